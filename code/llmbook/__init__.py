@@ -1,0 +1,17 @@
+"""llmbook: the companion package of an executable book on large language models.
+
+Small, readable, GPU-aware modules, one idea each. Notebooks start with::
+
+    import llmbook
+    env = llmbook.start()      # seeds everything, prints device / dtype / scale
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from llmbook.scale import pick, current_scale  # noqa: E402
+from llmbook.device import get_device  # noqa: E402
+from llmbook.setup import Env, start, seed_everything  # noqa: E402
+
+__all__ = ["__version__", "Env", "start", "seed_everything", "pick", "current_scale",
+           "get_device"]

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# System packages the book uses, installed where we can (root with apt, as on CI and Colab):
+# a CJK font so Chinese figure labels render. Without root, say what to install and go on.
+set -u
+missing=()
+fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing+=(fonts-noto-cjk)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing system packages: ${missing[*]}"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    --no-install-recommends "${missing[@]}" >/dev/null || echo "warning: could not install ${missing[*]}" >&2
+else
+  echo "warning: please install these system packages: ${missing[*]} (e.g. sudo apt-get install ${missing[*]})" >&2
+fi
+exit 0
