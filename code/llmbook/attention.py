@@ -1,0 +1,371 @@
+"""Attention: the from-scratch formula, masks, multi-head / grouped-query attention, KV cache.
+
+* ``attention(q, k, v, mask, causal)`` computes ``softmax(q kᵀ / sqrt(d)) v`` by hand and
+  returns the weights too, for plotting.
+* ``causal_mask(T)`` and ``padding_mask(...)`` build boolean masks, **True = may attend**.
+* ``MultiHeadAttention`` projects, splits into heads, attends (``impl="sdpa"`` calls
+  ``torch.nn.functional.scaled_dot_product_attention``, which picks flash /
+  memory-efficient kernels on a GPU; ``impl="scratch"`` calls ``attention`` above) and
+  merges the heads back. It does self- and cross-attention, grouped-query attention
+  (``n_kv_head < n_head``) and RoPE.
+* ``KVCache`` keeps the keys and values of tokens already seen, so decoding a new token
+  costs one query against the cached keys instead of re-running the whole prefix.
+
+Fully masked rows: a query whose mask row is all False gets **all-zero weights and a
+zero output** (no NaN). PyTorch's SDPA does the same on CPU, so both paths agree.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from llmbook.positions import apply_rope
+
+__all__ = ["attention", "causal_mask", "padding_mask", "MultiHeadAttention", "KVCache"]
+
+
+# ----------------------------------------------------------------------------- masks
+
+def causal_mask(T: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """Lower-triangular ``(T, T)`` bool mask: query ``i`` may attend to keys ``j <= i``."""
+    if not isinstance(T, int) or T < 1:
+        raise ValueError(f"causal_mask: T must be a positive int, got {T!r}")
+    return torch.ones(T, T, dtype=torch.bool, device=device).tril()
+
+
+def _causal_mask_rect(Tq: int, Tk: int, device: torch.device | None) -> torch.Tensor:
+    """``(Tq, Tk)`` causal mask for queries that are the *last* ``Tq`` of ``Tk`` positions."""
+    return torch.ones(Tq, Tk, dtype=torch.bool, device=device).tril(diagonal=Tk - Tq)
+
+
+def padding_mask(lengths_or_mask: torch.Tensor, T: int | None = None) -> torch.Tensor:
+    """Key-padding mask ``(B, 1, 1, T)``, True at real tokens, broadcastable to ``(B, H, Tq, T)``.
+
+    Give either ``lengths (B,)`` integers (tokens ``0..length-1`` are real; right
+    padding) together with ``T``, or a ``(B, T)`` 0/1 (or bool) attention mask as
+    Hugging Face tokenizers return it (1 = real token, any padding side).
+    """
+    x = lengths_or_mask
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"padding_mask: expected a tensor, got {type(x).__name__}")
+    if x.dim() == 1:
+        if x.is_floating_point():
+            raise TypeError(f"padding_mask: lengths must be integers, got {x.dtype}")
+        if T is None:
+            raise ValueError("padding_mask: give T together with lengths (B,)")
+        keep = torch.arange(T, device=x.device)[None, :] < x[:, None]     # (B, T)
+    elif x.dim() == 2:
+        if T is not None and x.size(1) != T:
+            raise ValueError(f"padding_mask: attention mask has T={x.size(1)}, but T={T} given")
+        keep = x.bool() if x.dtype == torch.bool else x != 0
+    else:
+        raise ValueError("padding_mask: expected lengths (B,) or an attention mask (B, T), "
+                         f"got shape {tuple(x.shape)}")
+    return keep[:, None, None, :]
+
+
+# ------------------------------------------------------------------ scaled dot product
+
+def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"attention: {name} must be a tensor, got {type(t).__name__}")
+        if not t.is_floating_point():
+            raise TypeError(f"attention: {name} must be a float tensor, got {t.dtype}")
+        if t.dim() < 2:
+            raise ValueError(f"attention: {name} needs at least 2 dims (T, d), "
+                             f"got shape {tuple(t.shape)}")
+    if q.size(-1) != k.size(-1):
+        raise ValueError(f"attention: last dims of q {tuple(q.shape)} and k {tuple(k.shape)} "
+                         "must match (the query/key size d)")
+    if k.size(-2) != v.size(-2):
+        raise ValueError(f"attention: k {tuple(k.shape)} and v {tuple(v.shape)} must have "
+                         "the same number of keys (dim -2)")
+
+
+def _check_mask(mask: torch.Tensor, scores_shape: torch.Size) -> None:
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise TypeError(f"attention: mask must be a bool tensor (True = may attend), got {got}")
+    try:
+        shape = torch.broadcast_shapes(mask.shape, scores_shape)
+    except RuntimeError:
+        shape = None
+    if shape != scores_shape:
+        raise ValueError(f"attention: mask of shape {tuple(mask.shape)} does not broadcast "
+                         f"to the scores' shape {tuple(scores_shape)} (..., Tq, Tk)")
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+              mask: torch.Tensor | None = None, causal: bool = False
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scaled dot-product attention from scratch: ``softmax(q kᵀ / sqrt(d)) v``.
+
+    Args:
+        q: queries ``(..., Tq, d)``.
+        k: keys ``(..., Tk, d)``.
+        v: values ``(..., Tk, dv)``. Leading dims broadcast (e.g. ``(B, H)``).
+        mask: optional bool, broadcastable to ``(..., Tq, Tk)``; True = may attend.
+        causal: if True, query ``i`` sees keys ``j <= i + (Tk - Tq)``: the queries are
+            the *last* ``Tq`` positions, which is what decoding with a KV cache needs
+            (for ``Tq == Tk`` it is the usual lower triangle).
+
+    Returns:
+        ``out (..., Tq, dv)`` and ``weights (..., Tq, Tk)``; each row of ``weights``
+        sums to 1, masked entries are exactly 0, and a fully masked row is all 0 (its
+        output is 0).
+    """
+    _check_qkv(q, k, v)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))             # (..., Tq, Tk)
+    allowed = None
+    if mask is not None:
+        _check_mask(mask, scores.shape)
+        allowed = mask
+    if causal:
+        tri = _causal_mask_rect(q.size(-2), k.size(-2), q.device)
+        allowed = tri if allowed is None else allowed & tri
+    if allowed is not None:
+        # A large finite negative, not -inf: a fully masked row then gives a uniform
+        # softmax (no NaN), which the second masked_fill turns into zeros.
+        scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
+    weights = torch.softmax(scores, dim=-1)
+    if allowed is not None:
+        weights = weights.masked_fill(~allowed, 0.0)
+    return weights @ v, weights
+
+
+# --------------------------------------------------------------------------- KV cache
+
+class KVCache:
+    """Preallocated keys and values of every layer, for incremental decoding.
+
+    One buffer pair per layer, each ``(B, n_kv_head, max_len, head_dim)``, and
+    ``length``: how many positions are filled (the same for every layer and batch row).
+
+    How a model uses it (``GPT.forward(idx, cache=cache)`` does all of this):
+    layer ``i`` calls ``append(i, k, v)`` with the new keys/values ``(B, n_kv_head, T,
+    head_dim)`` and attends to the returned ``(B, n_kv_head, length + T, head_dim)``
+    views; after the last layer the model calls ``advance(T)``. Positions of the new
+    tokens start at ``length``.
+
+    A decoding loop::
+
+        cache = model.new_cache(batch_size=B)          # empty, length 0
+        logits, _ = model(prompt, cache=cache)         # prefill: prompt (B, T0)
+        for _ in range(n_new):
+            nxt = logits[:, -1].argmax(-1, keepdim=True)   # (B, 1)
+            logits, _ = model(nxt, cache=cache)        # one token, attends to the cache
+
+    For beam search, ``reorder(index)`` keeps/duplicates batch rows (``index (B_new,)``).
+    If ``dtype``/``device`` are None, the buffers are allocated at the first
+    ``append`` with the dtype and device of those keys (so autocast just works).
+    """
+
+    def __init__(self, n_layer: int, batch_size: int, n_kv_head: int, max_len: int,
+                 head_dim: int, device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None) -> None:
+        for name, val in (("n_layer", n_layer), ("batch_size", batch_size),
+                          ("n_kv_head", n_kv_head), ("max_len", max_len),
+                          ("head_dim", head_dim)):
+            if not isinstance(val, int) or val < 1:
+                raise ValueError(f"KVCache: {name} must be a positive int, got {val!r}")
+        self.n_layer, self.batch_size, self.n_kv_head = n_layer, batch_size, n_kv_head
+        self.max_len, self.head_dim = max_len, head_dim
+        self.length = 0
+        self.k: list[torch.Tensor] = []
+        self.v: list[torch.Tensor] = []
+        if dtype is not None:
+            self._allocate(torch.device(device) if device is not None else torch.device("cpu"),
+                           dtype)
+
+    def _allocate(self, device: torch.device, dtype: torch.dtype) -> None:
+        shape = (self.batch_size, self.n_kv_head, self.max_len, self.head_dim)
+        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(self.n_layer)]
+        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(self.n_layer)]
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        return self.k[0].dtype if self.k else None
+
+    @property
+    def device(self) -> torch.device | None:
+        return self.k[0].device if self.k else None
+
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write ``k, v (B, n_kv_head, T, head_dim)`` at ``length`` for ``layer``.
+
+        Returns views of all keys and values so far, ``(B, n_kv_head, length + T,
+        head_dim)``. Does not move ``length``: call ``advance(T)`` once per forward.
+        """
+        B, H, T, D = k.shape
+        if (B, H, D) != (self.batch_size, self.n_kv_head, self.head_dim) or v.shape != k.shape:
+            raise ValueError(f"KVCache: keys {tuple(k.shape)} / values {tuple(v.shape)} do not "
+                             f"fit buffers (B={self.batch_size}, n_kv_head={self.n_kv_head}, "
+                             f"T, head_dim={self.head_dim})")
+        if not 0 <= layer < self.n_layer:
+            raise ValueError(f"KVCache: layer {layer} out of range 0..{self.n_layer - 1}")
+        end = self.length + T
+        if end > self.max_len:
+            raise ValueError(f"KVCache full: {self.length} cached + {T} new positions > "
+                             f"max_len={self.max_len}")
+        if not self.k:
+            self._allocate(k.device, k.dtype)
+        if k.dtype != self.dtype:
+            raise TypeError(f"KVCache: buffers are {self.dtype} but keys are {k.dtype}; "
+                            "create the cache with dtype=None to adopt the model's dtype")
+        self.k[layer][:, :, self.length:end] = k
+        self.v[layer][:, :, self.length:end] = v
+        return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
+
+    def advance(self, T: int) -> None:
+        """Mark ``T`` more positions as filled (called once per model forward)."""
+        if self.length + T > self.max_len:
+            raise ValueError(f"KVCache: cannot advance {T} past max_len={self.max_len}")
+        self.length += T
+
+    def reorder(self, index: torch.Tensor) -> "KVCache":
+        """Select batch rows: buffers become ``buffer[index]``, ``index (B_new,)`` int64.
+
+        Beam search calls this after each step with the beam each survivor came from;
+        ``B_new`` may differ from ``B`` (e.g. expanding one prompt into ``num_beams``).
+        Returns ``self``.
+        """
+        if index.dim() != 1 or index.is_floating_point():
+            raise ValueError(f"KVCache.reorder: index must be 1-D integers, got "
+                             f"{tuple(index.shape)} {index.dtype}")
+        if self.k:
+            index = index.to(self.device)
+            self.k = [t.index_select(0, index) for t in self.k]
+            self.v = [t.index_select(0, index) for t in self.v]
+        self.batch_size = int(index.numel())
+        return self
+
+    def reset(self) -> None:
+        """Forget every cached position (buffers are kept)."""
+        self.length = 0
+
+    def __repr__(self) -> str:
+        return (f"KVCache(n_layer={self.n_layer}, batch_size={self.batch_size}, "
+                f"n_kv_head={self.n_kv_head}, length={self.length}/{self.max_len}, "
+                f"head_dim={self.head_dim}, dtype={self.dtype})")
+
+
+# ------------------------------------------------------------------ multi-head module
+
+IMPLS = ("sdpa", "scratch")
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head (and grouped-query) attention: ``(B, T, C) -> (B, T, C)``.
+
+    Self-attention (``cross=False``) uses one fused projection ``qkv: Linear(C, (H + 2
+    H_kv) * D)`` whose output is laid out ``[q (H*D) | k (H_kv*D) | v (H_kv*D)]``.
+    Cross-attention (``cross=True``) has ``q: Linear(C, H*D)`` applied to ``x`` and
+    ``kv: Linear(kv_dim, 2*H_kv*D)`` (``[k | v]``) applied to the ``context``.
+    ``proj: Linear(H*D, C)`` merges the heads. ``D = C // n_head``.
+
+    Grouped-query attention: ``n_kv_head`` divides ``n_head``; query head ``h`` uses
+    key/value head ``h // (n_head // n_kv_head)`` (as Hugging Face's ``repeat_kv``).
+
+    Set ``record_weights = True`` to keep the per-head weights ``(B, H, Tq, Tk)`` of the
+    next forwards in ``last_weights`` (this runs the scratch path).
+    """
+
+    def __init__(self, n_embd: int, n_head: int, n_kv_head: int | None = None,
+                 bias: bool = True, dropout: float = 0.0, impl: str = "sdpa",
+                 cross: bool = False, kv_dim: int | None = None) -> None:
+        super().__init__()
+        n_kv_head = n_head if n_kv_head is None else n_kv_head
+        if n_embd % n_head:
+            raise ValueError(f"n_embd={n_embd} is not divisible by n_head={n_head}")
+        if n_head % n_kv_head:
+            raise ValueError(f"n_head={n_head} is not divisible by n_kv_head={n_kv_head}")
+        if impl not in IMPLS:
+            raise ValueError(f"unknown attention impl {impl!r}; use one of {IMPLS}")
+        self.n_head, self.n_kv_head, self.head_dim = n_head, n_kv_head, n_embd // n_head
+        self.impl, self.cross, self.dropout = impl, cross, dropout
+        q_dim, kv_out = n_head * self.head_dim, n_kv_head * self.head_dim
+        if cross:
+            self.q = nn.Linear(n_embd, q_dim, bias=bias)
+            self.kv = nn.Linear(n_embd if kv_dim is None else kv_dim, 2 * kv_out, bias=bias)
+        else:
+            self.qkv = nn.Linear(n_embd, q_dim + 2 * kv_out, bias=bias)
+        self.proj = nn.Linear(q_dim, n_embd, bias=bias)
+        self.resid_dropout = nn.Dropout(dropout)
+        self.record_weights = False
+        self.last_weights: torch.Tensor | None = None
+
+    def _heads(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        """``(B, T, n*D) -> (B, n, T, D)``."""
+        B, T, _ = x.shape
+        return x.view(B, T, n, self.head_dim).transpose(1, 2)
+
+    def _project(self, x: torch.Tensor, context: torch.Tensor | None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        kv_out = self.n_kv_head * self.head_dim
+        if self.cross:
+            if context is None:
+                raise ValueError("cross-attention needs a context (B, S, kv_dim)")
+            q = self.q(x)
+            k, v = self.kv(context).split([kv_out, kv_out], dim=-1)
+        else:
+            if context is not None:
+                raise ValueError("self-attention got a context; build with cross=True")
+            q, k, v = self.qkv(x).split([self.n_head * self.head_dim, kv_out, kv_out], dim=-1)
+        return self._heads(q, self.n_head), self._heads(k, self.n_kv_head), \
+            self._heads(v, self.n_kv_head)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None, causal: bool = False,
+                rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+                cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        """Attend from ``x (B, T, C)``; returns ``(B, T, C)``.
+
+        Args:
+            context: ``(B, S, kv_dim)`` keys/values source for cross-attention.
+            mask: bool, broadcastable to ``(B, H, T, Tk)``, True = may attend (e.g.
+                ``padding_mask(...)`` of shape ``(B, 1, 1, Tk)``).
+            causal: causal self-attention (queries are the last ``T`` of ``Tk``).
+            rope: ``(cos, sin)``, each ``(T, D)``, for this call's positions.
+            cache: a ``KVCache``; new keys/values are appended for ``layer`` and the
+                queries attend to everything cached so far.
+        """
+        q, k, v = self._project(x, context)
+        if rope is not None:
+            cos, sin = rope
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if cache is not None:
+            k, v = cache.append(layer, k, v)
+        Tq, Tk = q.size(2), k.size(2)
+        is_causal = causal and Tq > 1               # one query at the end sees every key
+        if is_causal and (mask is not None or Tq != Tk or self.record_weights
+                          or self.impl == "scratch"):
+            tri = _causal_mask_rect(Tq, Tk, q.device)
+            mask = tri if mask is None else mask & tri
+            is_causal = False
+        dropout_p = self.dropout if self.training else 0.0
+        if self.impl == "sdpa" and not self.record_weights:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
+                                               is_causal=is_causal,
+                                               enable_gqa=self.n_kv_head != self.n_head)
+        else:
+            y = self._scratch(q, k, v, mask, dropout_p)
+        B, _, T, _ = y.shape
+        y = y.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim)
+        return self.resid_dropout(self.proj(y))
+
+    def _scratch(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                 mask: torch.Tensor | None, dropout_p: float) -> torch.Tensor:
+        rep = self.n_head // self.n_kv_head
+        if rep > 1:
+            k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
+        out, weights = attention(q, k, v, mask=mask)
+        if self.record_weights:
+            self.last_weights = weights.detach()
+        if dropout_p > 0:
+            out = F.dropout(weights, p=dropout_p) @ v
+        return out
