@@ -1,49 +1,54 @@
 # The two commands of the README:
 #   make book   install what is needed, fetch the data, build the HTML book into _build/html
-#   make test   install what is needed, fetch the data, run every test at LLMBOOK_SCALE=ci
-# Everything goes into a virtual environment in .venv (override with VENV=...).
+#   make test   the same install and data, then every test at LLMBOOK_SCALE=ci
+# Also: make student (student notebooks into student/), make sync (setup cells), make clean.
+# Everything Python goes into a virtual environment in .venv (override with VENV=...).
 
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
-# The tested CPU build of torch; Colab keeps its own (requirements.txt has a lower bound only).
+# The tested CPU build of torch; Colab keeps its own (requirements.txt has lower bounds only).
 CONSTRAINTS ?= constraints.txt
+# A kernel occasionally dies and jupyter-book then hangs: every build runs under `timeout`.
 BUILD_TIMEOUT ?= 5400
+OFFLINE := _build/offline/_offline/installed.json
 
-.PHONY: book test install data html-ci clean student
+.PHONY: book test install data assets sync student clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	bash tools/system-deps.sh
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install -r requirements-dev.txt -c $(CONSTRAINTS) 2> >(grep -v "is ignored: it is neither" >&2)
+	$(PIP) install -r requirements-dev.txt -c $(CONSTRAINTS)
 	$(PIP) install --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
-	bash tools/system-deps.sh
 	touch $@
 
 install: $(VENV)/.installed
+
+# MathJax, require.js and the widget manager, from npm, so the HTML needs no CDN.
+$(OFFLINE): tools/offline_assets.py
+	$(PY) tools/offline_assets.py _build/offline
+
+assets: install $(OFFLINE)
 
 data: install
 	$(PY) -m llmbook.data fetch
 
 # The published book, at the scale of this machine (cpu, or gpu where CUDA is present).
-book: data
-	$(PY) -m llmbook.assets install _build/assets
+book: assets data
 	timeout $(BUILD_TIMEOUT) $(VENV)/bin/jupyter-book build . -W -n --keep-going
 	@echo "Book built: open _build/html/index.html"
 
-# The same book built at ci scale into _build/ci, for the HTML checks of the test suite.
-html-ci: data
-	$(PY) -m llmbook.assets install _build/assets
-	LLMBOOK_SCALE=ci timeout 2400 $(VENV)/bin/jupyter-book build . -W -n --keep-going \
-		--path-output _build/ci
+# Unit tests, nbmake over every notebook, the ci-scale book and its HTML checks.
+test: assets data
+	VENV=$(VENV) bash tools/test_all.sh
 
-test: html-ci
-	LLMBOOK_SCALE=ci LLMBOOK_HTML_DIR=_build/ci/_build/html $(VENV)/bin/pytest \
-		--nbmake --nbmake-timeout=300 tests chapters
+sync: install
+	$(PY) tools/sync_notebooks.py
 
 student: install
-	$(PY) -m llmbook.student chapters student
+	$(PY) tools/make_student.py chapters student
 
 clean:
 	rm -rf _build student

@@ -1,0 +1,85 @@
+"""Fetch the JavaScript the HTML book needs, so that it works with no network at all.
+
+MathJax (typesetting), require.js and the ipywidgets HTML manager (saved widget state)
+would otherwise load from a CDN. This script fetches them from the npm registry with
+``npm pack`` (no dependencies, no install scripts) and unpacks the parts the pages load
+into ``DEST/_offline/``. ``_config.yml`` lists ``DEST`` under ``html_extra_path``, so
+Sphinx copies ``_offline/`` to the root of the built site. They stay out of ``_static/``
+on purpose: Jupyter Book injects every ``.js`` found there into every page.
+
+Usage: python tools/offline_assets.py [DEST]      (default: _build/offline)
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+# npm package spec -> (folder inside the package to keep, folder name under _offline/)
+PACKAGES: dict[str, tuple[str, str]] = {
+    "mathjax@3.2.2": ("es5", "mathjax"),
+    "requirejs@2.3.7": ("require.js", "requirejs/require.js"),
+    "@jupyter-widgets/html-manager@1.0.6": ("dist", "html-manager"),
+}
+SKIP_SUFFIXES = (".map", ".d.ts")
+STAMP = "installed.json"
+
+
+def npm_pack(spec: str, workdir: Path) -> Path:
+    """Download the tarball of one npm package into ``workdir``; return its path."""
+    if shutil.which("npm") is None:
+        raise SystemExit("npm is needed to fetch the book's offline JavaScript: "
+                         "apt-get install npm (or install Node.js), then run again.")
+    out = subprocess.run(["npm", "pack", spec, "--silent", "--pack-destination", str(workdir)],
+                         capture_output=True, text=True, cwd=workdir, timeout=600)
+    if out.returncode != 0:
+        raise SystemExit(f"npm pack {spec} failed:\n{out.stderr.strip()}")
+    return workdir / out.stdout.strip().splitlines()[-1]
+
+
+def unpack(tarball: Path, inner: str, target: Path) -> int:
+    """Extract ``package/<inner>`` (a file or a folder) of ``tarball`` to ``target``."""
+    prefix = f"package/{inner}"
+    count = 0
+    with tarfile.open(tarball) as tar:
+        for member in tar.getmembers():
+            name = member.name
+            if not member.isfile() or name.endswith(SKIP_SUFFIXES):
+                continue
+            if name == prefix:
+                dest = target
+            elif name.startswith(prefix + "/"):
+                dest = target / name[len(prefix) + 1:]
+            else:
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with tar.extractfile(member) as src, open(dest, "wb") as dst:  # type: ignore[union-attr]
+                shutil.copyfileobj(src, dst)
+            count += 1
+    if count == 0:
+        raise SystemExit(f"{tarball.name} has no {inner!r}: has the package layout changed?")
+    return count
+
+
+def install(dest: Path) -> None:
+    """Make ``dest/_offline`` hold every asset of :data:`PACKAGES` (skipped if up to date)."""
+    root = dest / "_offline"
+    stamp = root / STAMP
+    if stamp.exists() and json.loads(stamp.read_text()) == PACKAGES:
+        print(f"offline assets up to date in {root}")
+        return
+    if root.exists():
+        shutil.rmtree(root)
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec, (inner, name) in PACKAGES.items():
+            n = unpack(npm_pack(spec, Path(tmp)), inner, root / name)
+            print(f"offline assets: {spec} -> {root / name} ({n} files)")
+    stamp.write_text(json.dumps(PACKAGES, indent=1))
+
+
+if __name__ == "__main__":
+    install(Path(sys.argv[1] if len(sys.argv) > 1 else "_build/offline"))
