@@ -1,0 +1,98 @@
+"""Checks for notebook 2.4 (position)."""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import torch
+
+from llmbook.exercises import exercise, expect
+
+
+def _sinusoidal(T: int, C: int, base: float = 10000.0, swap: bool = False,
+                exponent_i: bool = False) -> torch.Tensor:
+    pos = torch.arange(T, dtype=torch.float64)[:, None]
+    i = torch.arange(C // 2, dtype=torch.float64)[None, :]
+    expo = (i / C) if exponent_i else (2 * i / C)
+    angle = pos / base ** expo
+    pe = torch.zeros(T, C, dtype=torch.float64)
+    pe[:, 0::2], pe[:, 1::2] = (angle.cos(), angle.sin()) if swap else (angle.sin(), angle.cos())
+    return pe
+
+
+def _close(a: Any, b: torch.Tensor) -> bool:
+    return (isinstance(a, torch.Tensor) and a.shape == b.shape
+            and torch.allclose(a.double(), b, atol=1e-5))
+
+
+@exercise("2.4.1")
+def check_sinusoidal(fn: Callable[[int, int], torch.Tensor]) -> None:
+    """``fn(T, C)`` must return the (T, C) sinusoidal table of Vaswani et al. (2017)."""
+    expect(callable(fn), "Pass your function itself, e.g. check('2.4.1', sinusoidal_pe).")
+    out = fn(50, 16)
+    expect(isinstance(out, torch.Tensor), f"Return a torch.Tensor, not {type(out).__name__}.")
+    expect(tuple(out.shape) == (50, 16), f"Expected shape (50, 16) for T=50, C=16, got "
+           f"{tuple(out.shape)}: rows are positions, columns are dimensions.")
+    expect(not _close(out, _sinusoidal(50, 16, swap=True)),
+           "Even columns are sin and odd columns are cos; yours are swapped.")
+    expect(not _close(out, _sinusoidal(50, 16, exponent_i=True)),
+           "The exponent is 2i/C, where i counts the (sin, cos) pairs; you used i/C.")
+    expect(_close(out, _sinusoidal(50, 16)),
+           "Values differ from PE(pos, 2i) = sin(pos / 10000^(2i/C)), "
+           "PE(pos, 2i+1) = cos(pos / 10000^(2i/C)).")
+    expect(_close(fn(7, 6), _sinusoidal(7, 6)), "Works for (50, 16) but not for (7, 6): "
+           "don't hard-code the sizes.")
+
+
+def _rope(x: torch.Tensor, interleaved: bool = False, sign: float = 1.0,
+          offset: int = 0) -> torch.Tensor:
+    T, D = x.shape
+    inv_freq = 1.0 / 10000 ** (torch.arange(0, D, 2, dtype=torch.float64) / D)
+    ang = (torch.arange(T, dtype=torch.float64)[:, None] + offset) * inv_freq * sign  # (T, D/2)
+    cos, sin = ang.cos(), ang.sin()
+    x = x.double()
+    if interleaved:
+        x1, x2 = x[:, 0::2], x[:, 1::2]
+        out = torch.empty_like(x)
+        out[:, 0::2], out[:, 1::2] = x1 * cos - x2 * sin, x1 * sin + x2 * cos
+        return out
+    x1, x2 = x[:, : D // 2], x[:, D // 2:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
+@exercise("2.4.2")
+def check_rope(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """``fn(x)`` rotates a (T, D) tensor with half-split RoPE, base 10000, positions 0..T-1."""
+    expect(callable(fn), "Pass your function itself, e.g. check('2.4.2', rope_rotate).")
+    x = torch.randn(12, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    out = fn(x.clone())
+    expect(isinstance(out, torch.Tensor) and tuple(out.shape) == (12, 8),
+           "Return a tensor of the same shape as x, (T, D).")
+    expect(not torch.allclose(out.double(), x), "Nothing changed: rotate pair i of row m "
+           "by the angle m * 10000^(-2i/D).")
+    expect(not _close(out, _rope(x, interleaved=True)),
+           "You rotated neighbouring pairs (x0, x1), (x2, x3), ...: that is the original "
+           "RoFormer layout. Here use the half-split layout of Llama: pair i is "
+           "(x[i], x[i + D/2]).")
+    expect(not _close(out, _rope(x, sign=-1.0)), "You rotate the wrong way: use "
+           "(x1 cos - x2 sin, x1 sin + x2 cos).")
+    expect(not _close(out, _rope(x, offset=1)), "Positions start at 0, so row 0 is unchanged.")
+    expect(torch.allclose(out.double().norm(dim=-1), x.norm(dim=-1), atol=1e-5),
+           "A rotation keeps every row's length; yours changes it.")
+    expect(_close(out, _rope(x)), "Lengths are kept, but the angles are off: pair i at "
+           "position m turns by m * 10000^(-2i/D).")
+
+
+@exercise("2.4.3")
+def check_longest_wavelength(answer: Any) -> None:
+    """The longest wavelength (in positions) of the sinusoidal table for C = 512."""
+    expect(isinstance(answer, (int, float)) and not isinstance(answer, bool),
+           f"Give a number (float), not {type(answer).__name__}.")
+    right = 2 * math.pi * 10000 ** (510 / 512)
+    expect(not math.isclose(answer, 2 * math.pi * 10000, rel_tol=1e-4),
+           "Close, but the last pair has index i = C/2 - 1 = 255, so the exponent is 510/512, "
+           "not 1.")
+    expect(not math.isclose(answer, 10000 ** (510 / 512), rel_tol=1e-3),
+           "That is 1/ω. A sine sin(ω·pos) repeats every 2π/ω positions.")
+    expect(math.isclose(answer, right, rel_tol=1e-3),
+           "The wavelength of pair i is 2π / ω_i with ω_i = 10000^(-2i/C); take the slowest pair.")
