@@ -5,9 +5,13 @@ A notebook's exercise has three cells:
 1. the task (Markdown, "Exercise 1.1.2 — ...");
 2. the student's code: in the book's source it holds the solution between
    ``# BEGIN SOLUTION`` and ``# END SOLUTION`` (the cell is tagged ``solution`` and
-   ``hide-input``, so the HTML hides it behind a toggle, and ``python -m llmbook.student``
-   replaces the block by ``raise NotImplementedError``);
+   ``hide-input``, so the HTML hides it behind a toggle, and ``tools/make_student.py``
+   replaces the block: inside a function by ``raise NotImplementedError(hint)``, at the
+   top level of the cell by ``name = TODO`` for each name the solution defines);
 3. the check: ``check("1.1.2", answer)``.
+
+:data:`TODO` stands for an answer not written yet: using it in any way raises
+``NotImplementedError``, and :func:`check` reports it as "not attempted yet".
 
 Checks live in ``llmbook.checks`` (one module per notebook) and are registered with
 :func:`exercise`. A check function takes the student's answer and raises
@@ -26,6 +30,31 @@ _LOADED = False
 
 class Incorrect(AssertionError):
     """Raised by a check when the answer is wrong; the message is the hint shown."""
+
+
+class _Todo:
+    """The placeholder a student replaces; any use of it raises ``NotImplementedError``."""
+
+    _MESSAGE = "this exercise is not attempted yet: replace TODO with your code"
+
+    def __repr__(self) -> str:
+        return "TODO"
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(self._MESSAGE)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        self._refuse()
+
+    __call__ = __iter__ = __len__ = __getitem__ = __bool__ = __float__ = __int__ = _refuse
+    __index__ = __array__ = __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = _refuse
+    __rmul__ = __truediv__ = __rtruediv__ = __matmul__ = __rmatmul__ = __neg__ = _refuse
+    __lt__ = __le__ = __gt__ = __ge__ = __pow__ = __contains__ = _refuse
+
+
+TODO = _Todo()
 
 
 def exercise(exercise_id: str) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
@@ -73,9 +102,11 @@ def check(exercise_id: str, answer: Any, *, raise_on_fail: bool = False) -> bool
     if exercise_id not in _REGISTRY:
         raise KeyError(f"no check for exercise {exercise_id!r}; known: {', '.join(known())}")
     try:
+        if answer is TODO:
+            raise NotImplementedError(TODO._MESSAGE)
         _REGISTRY[exercise_id](answer)
     except NotImplementedError:
-        print(f"Exercise {exercise_id}: not attempted yet — replace the "
+        print(f"Exercise {exercise_id}: not attempted yet — replace the `TODO` or the "
               "`raise NotImplementedError` with your code and run the check again.")
         if raise_on_fail:
             raise
