@@ -22,9 +22,12 @@ KNOWN_TYPES = ("cuda", "mps", "cpu")
 def get_device(prefer: str | torch.device | None = None) -> torch.device:
     """Return ``prefer`` if given (checked), else the best available: cuda > mps > cpu."""
     if prefer is not None:
-        dev = torch.device(prefer) if isinstance(prefer, str) else prefer
-        if not isinstance(dev, torch.device):
+        if not isinstance(prefer, (str, torch.device)):
             raise TypeError(f"device must be a str or torch.device, got {type(prefer).__name__}")
+        try:
+            dev = torch.device(prefer)
+        except RuntimeError:
+            raise ValueError(f"unknown device {prefer!r}; use one of {KNOWN_TYPES}") from None
         if dev.type not in KNOWN_TYPES:
             raise ValueError(f"unknown device {str(prefer)!r}; use one of {KNOWN_TYPES}")
         if dev.type == "cuda" and not torch.cuda.is_available():
