@@ -177,3 +177,127 @@ def test_gpt2_small_parameter_count():
     with torch.device("meta"):
         model = GPT(GPTConfig.preset("gpt2"))
     assert model.num_params(non_embedding=False) == 124_439_808
+
+
+# ---------------------------------------------------------------- encoder, seq2seq
+
+from torch import nn  # noqa: E402
+
+from llmbook.models import (Encoder, EncoderConfig, EncoderForMaskedLM, Seq2Seq,  # noqa: E402
+                            Seq2SeqConfig)
+
+
+def enc_config(**kw) -> EncoderConfig:
+    return EncoderConfig(**{**dict(vocab_size=V, block_size=16, n_layer=2, n_head=2,
+                                   n_embd=16), **kw})
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_encoder_ignores_padding(norm_first):
+    torch.manual_seed(0)
+    enc = Encoder(enc_config(norm_first=norm_first)).eval()
+    idx = torch.randint(1, V, (1, 5))
+    padded = torch.cat([idx, torch.zeros(1, 3, dtype=torch.long)], dim=1)
+    mask = torch.tensor([[1, 1, 1, 1, 1, 0, 0, 0]])
+    alone = enc(idx)
+    with_pad = enc(padded, attention_mask=mask)
+    assert with_pad.shape == (1, 8, 16)
+    assert (with_pad[:, :5] - alone).abs().max() <= 1e-5
+    unmasked = enc(padded)
+    assert (unmasked[:, :5] - alone).abs().max() > 1e-3            # the mask matters
+
+
+def test_encoder_is_bidirectional():
+    torch.manual_seed(0)
+    enc = Encoder(enc_config()).eval()
+    idx = torch.randint(0, V, (1, 6))
+    changed = idx.clone()
+    changed[0, -1] = (idx[0, -1] + 1) % V
+    assert (enc(idx)[0, 0] - enc(changed)[0, 0]).abs().max() > 1e-4
+
+
+def test_masked_lm_loss_at_init():
+    torch.manual_seed(0)
+    mlm = EncoderForMaskedLM(enc_config())
+    idx = torch.randint(0, V, (4, 12))
+    labels = torch.full_like(idx, -100)
+    labels[:, ::3] = torch.randint(0, V, (4, 4))
+    logits, loss = mlm(idx, labels=labels)
+    assert logits.shape == (4, 12, V)
+    assert abs(loss.item() - math.log(V)) < 0.3
+    assert mlm.decoder.weight is mlm.encoder.embed.tok.weight
+
+
+def copy_mha(ref, ours):
+    with torch.no_grad():
+        if ours.cross:
+            E = ref.embed_dim
+            ours.q.weight.copy_(ref.in_proj_weight[:E]); ours.q.bias.copy_(ref.in_proj_bias[:E])
+            ours.kv.weight.copy_(ref.in_proj_weight[E:]); ours.kv.bias.copy_(ref.in_proj_bias[E:])
+        else:
+            ours.qkv.weight.copy_(ref.in_proj_weight); ours.qkv.bias.copy_(ref.in_proj_bias)
+        ours.proj.load_state_dict(ref.out_proj.state_dict())
+
+
+def copy_from_nn_transformer(ref: nn.Transformer, model: Seq2Seq) -> None:
+    for ours, theirs in zip(model.encoder.blocks, ref.encoder.layers):
+        copy_mha(theirs.self_attn, ours.attn)
+        ours.mlp.fc.load_state_dict(theirs.linear1.state_dict())
+        ours.mlp.proj.load_state_dict(theirs.linear2.state_dict())
+        ours.ln_1.load_state_dict(theirs.norm1.state_dict())
+        ours.ln_2.load_state_dict(theirs.norm2.state_dict())
+    for ours, theirs in zip(model.decoder.blocks, ref.decoder.layers):
+        copy_mha(theirs.self_attn, ours.attn)
+        copy_mha(theirs.multihead_attn, ours.cross_attn)
+        ours.mlp.fc.load_state_dict(theirs.linear1.state_dict())
+        ours.mlp.proj.load_state_dict(theirs.linear2.state_dict())
+        ours.ln_1.load_state_dict(theirs.norm1.state_dict())
+        ours.ln_cross.load_state_dict(theirs.norm2.state_dict())
+        ours.ln_2.load_state_dict(theirs.norm3.state_dict())
+    model.encoder.ln_f.load_state_dict(ref.encoder.norm.state_dict())
+    model.decoder.ln_f.load_state_dict(ref.decoder.norm.state_dict())
+
+
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor")
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("impl", ["sdpa", "scratch"])
+def test_seq2seq_matches_nn_transformer(norm_first, impl):
+    torch.manual_seed(0)
+    C, H = 32, 4
+    ref = nn.Transformer(d_model=C, nhead=H, num_encoder_layers=2, num_decoder_layers=3,
+                         dim_feedforward=48, dropout=0.0, batch_first=True,
+                         norm_first=norm_first)
+    model = Seq2Seq(Seq2SeqConfig(src_vocab_size=V, n_layer=2, n_dec_layer=3, n_head=H,
+                                  n_embd=C, mlp_hidden=48, norm_first=norm_first,
+                                  block_size=16, attn_impl=impl))
+    copy_from_nn_transformer(ref, model)
+    ref.train(), model.train()          # train mode with dropout 0: no fast path in torch
+    src, tgt = torch.randn(2, 9, C), torch.randn(2, 6, C)
+    src_len, tgt_len = torch.tensor([9, 5]), torch.tensor([6, 4])
+    src_pad = torch.arange(9)[None] >= src_len[:, None]        # True = pad (torch's sense)
+    tgt_pad = torch.arange(6)[None] >= tgt_len[:, None]
+    expected = ref(src, tgt, tgt_mask=ref.generate_square_subsequent_mask(6, dtype=torch.bool),
+                   src_key_padding_mask=src_pad, tgt_key_padding_mask=tgt_pad,
+                   memory_key_padding_mask=src_pad)
+    memory = model.encoder(src, mask=~src_pad[:, None, None, :])
+    got = model.decoder(tgt, mask=~tgt_pad[:, None, None, :], causal=True, memory=memory,
+                        memory_mask=~src_pad[:, None, None, :])
+    assert (got - expected).abs().max() <= 1e-5
+
+
+def test_seq2seq_cache_and_loss():
+    torch.manual_seed(0)
+    model = Seq2Seq(Seq2SeqConfig(src_vocab_size=V, tgt_vocab_size=50, n_layer=2, n_head=2,
+                                  n_embd=16, block_size=16)).eval()
+    src, tgt = torch.randint(0, V, (2, 7)), torch.randint(0, 50, (2, 6))
+    full, loss = model(src, tgt, targets=torch.randint(0, 50, (2, 6)))
+    assert full.shape == (2, 6, 50) and abs(loss.item() - math.log(50)) < 0.5
+    memory = model.encode(src)
+    cache = model.new_cache(batch_size=2)
+    steps = [model.decode(tgt[:, :2], memory, cache=cache)]
+    steps += [model.decode(tgt[:, t:t + 1], memory, cache=cache) for t in range(2, 6)]
+    assert (torch.cat(steps, 1) - full).abs().max() <= 1e-5
+    with pytest.raises(ValueError, match="src_mask must have shape"):
+        model(src, tgt, src_mask=torch.ones(2, 8))
+    with pytest.raises(ValueError, match="tgt: token id 50 is out of range"):
+        model(src, torch.full((2, 3), 50))

@@ -135,8 +135,24 @@ def _check_positive(**values: Any) -> None:
             raise ValueError(f"{name} must be a positive int, got {v!r}")
 
 
+class _DictConfig:
+    """``to_dict``/``from_dict`` shared by the config dataclasses (JSON-friendly)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        """Inverse of ``to_dict``; unknown keys are an error (they would be silently lost)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown config keys {sorted(unknown)}")
+        return cls(**d)
+
+
 @dataclass
-class GPTConfig:
+class GPTConfig(_DictConfig):
     """Shape and flavour of a decoder-only ``GPT``.
 
     ``vocab_size, block_size`` (max positions), ``n_layer, n_head, n_embd``;
@@ -196,18 +212,6 @@ class GPTConfig:
     def kv_heads(self) -> int:
         """Number of key/value heads (``n_kv_head`` or ``n_head``)."""
         return self.n_head if self.n_kv_head is None else self.n_kv_head
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "GPTConfig":
-        """Inverse of ``to_dict``; unknown keys are an error (they would be silently lost)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"{cls.__name__}: unknown config keys {sorted(unknown)}")
-        return cls(**d)
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> "GPTConfig":
@@ -365,3 +369,316 @@ class GPT(nn.Module):
         finally:
             for a in attns:
                 a.record_weights, a.last_weights = False, None
+
+
+# ------------------------------------------------------------------ shared layer stack
+
+class TransformerStack(nn.Module):
+    """``n_layer`` ``Block``s and an optional final norm ``ln_f``: ``(B, T, C) -> (B, T, C)``.
+
+    The encoder side of ``Seq2Seq`` (``cross=False``), its decoder side (``cross=True``)
+    and ``Encoder`` are all one of these. ``block_kwargs`` go to every ``Block``.
+    """
+
+    def __init__(self, n_layer: int, final_norm: bool, norm: str, n_embd: int, bias: bool,
+                 norm_eps: float, **block_kwargs: Any) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            Block(n_embd, norm=norm, bias=bias, norm_eps=norm_eps, **block_kwargs)
+            for _ in range(n_layer))
+        self.ln_f = make_norm(norm, n_embd, bias, norm_eps) if final_norm else None
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, causal: bool = False,
+                cache: KVCache | None = None, memory: torch.Tensor | None = None,
+                memory_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``x (B, T, C)``, optional ``memory (B, S, C)``; bool masks broadcastable to
+        ``(B, H, T, T)`` / ``(B, H, T, S)``, True = may attend. Returns ``(B, T, C)``."""
+        for i, block in enumerate(self.blocks):
+            x = block(x, mask=mask, causal=causal, cache=cache, layer=i, memory=memory,
+                      memory_mask=memory_mask)
+        return x if self.ln_f is None else self.ln_f(x)
+
+
+def _key_mask(attention_mask: torch.Tensor | None, B: int, T: int,
+              name: str = "attention_mask") -> torch.Tensor | None:
+    """``(B, T)`` 0/1 attention mask -> bool ``(B, 1, 1, T)``, checking its shape."""
+    if attention_mask is None:
+        return None
+    if not isinstance(attention_mask, torch.Tensor) or attention_mask.shape != (B, T):
+        shape = tuple(attention_mask.shape) if isinstance(attention_mask, torch.Tensor) else None
+        raise ValueError(f"{name} must have shape (B, T) = {(B, T)}, got {shape}")
+    return padding_mask(attention_mask)
+
+
+class _Embeddings(nn.Module):
+    """Token embedding + positions (``"learned"``, ``"sinusoidal"`` or ``"none"``):
+    ``idx (B, T) -> (B, T, C)``, optionally scaled by ``sqrt(C)`` (Vaswani et al.)."""
+
+    def __init__(self, vocab_size: int, block_size: int, n_embd: int, position: str,
+                 scale: bool = False) -> None:
+        super().__init__()
+        self.vocab_size, self.block_size = vocab_size, block_size
+        self.scale = math.sqrt(n_embd) if scale else 1.0
+        self.tok = nn.Embedding(vocab_size, n_embd)
+        self.pos = LearnedPositions(block_size, n_embd) if position == "learned" else None
+        if position == "sinusoidal":
+            self.register_buffer("table", sinusoidal(block_size, n_embd), persistent=False)
+        else:
+            self.table = None
+
+    def forward(self, idx: torch.Tensor, offset: int = 0, name: str = "idx") -> torch.Tensor:
+        if not isinstance(idx, torch.Tensor) or idx.dim() != 2:
+            shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
+            raise ValueError(f"{name} must be a (B, T) tensor of token ids, got {shape}")
+        _check_ids(idx, self.vocab_size, name)
+        T = idx.size(1)
+        if offset + T > self.block_size:
+            raise ValueError(f"{name}: sequence length {offset + T} exceeds "
+                             f"block_size={self.block_size}")
+        x = self.tok(idx) * self.scale
+        if self.pos is not None:
+            x = x + self.pos(T, offset)
+        elif self.table is not None:
+            x = x + self.table[offset:offset + T].to(x.dtype)
+        return x
+
+
+ENC_POSITIONS = ("learned", "sinusoidal", "none")
+
+
+# ---------------------------------------------------------------------------- encoder
+
+@dataclass
+class EncoderConfig(_DictConfig):
+    """Shape of a BERT-like bidirectional ``Encoder``.
+
+    Defaults follow BERT: post-LN (``norm_first=False``) with a LayerNorm on the
+    embeddings, exact GELU, learned positions, ``type_vocab_size=2`` segment embeddings
+    (0 = none), ``norm_eps=1e-12``. With ``norm_first=True`` the stack is pre-LN and
+    ends with a final norm instead.
+    """
+
+    vocab_size: int = 30522
+    block_size: int = 512
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    mlp_hidden: int | None = None
+    norm_first: bool = False
+    position: str = "learned"
+    activation: str = "gelu"
+    type_vocab_size: int = 2
+    bias: bool = True
+    norm_eps: float = 1e-12
+    dropout: float = 0.0
+    attn_impl: str = "sdpa"
+
+    def __post_init__(self) -> None:
+        _check_positive(vocab_size=self.vocab_size, block_size=self.block_size,
+                        n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd)
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
+        _check_choice("position", self.position, ENC_POSITIONS)
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        _check_choice("attn_impl", self.attn_impl, IMPLS)
+        if self.type_vocab_size < 0 or not 0.0 <= self.dropout < 1.0:
+            raise ValueError("type_vocab_size must be >= 0 and dropout in [0, 1)")
+
+
+class Encoder(nn.Module):
+    """Bidirectional encoder: ``idx (B, T)`` (+ ``attention_mask (B, T)``) -> hidden
+    states ``(B, T, C)``. No causal mask: every token sees every non-pad token."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        if not isinstance(config, EncoderConfig):
+            raise TypeError(f"Encoder needs an EncoderConfig, got {type(config).__name__}")
+        self.config = c = config
+        self.embed = _Embeddings(c.vocab_size, c.block_size, c.n_embd, c.position)
+        self.types = nn.Embedding(c.type_vocab_size, c.n_embd) if c.type_vocab_size else None
+        self.ln_embed = None if c.norm_first else make_norm("layernorm", c.n_embd, c.bias,
+                                                            c.norm_eps)
+        self.drop = nn.Dropout(c.dropout)
+        self.stack = TransformerStack(c.n_layer, final_norm=c.norm_first, norm="layernorm",
+                                      n_embd=c.n_embd, bias=c.bias, norm_eps=c.norm_eps,
+                                      n_head=c.n_head, mlp_hidden=c.mlp_hidden,
+                                      activation=c.activation, dropout=c.dropout,
+                                      attn_impl=c.attn_impl, norm_first=c.norm_first)
+        _init_weights(self, c.n_layer)
+
+    def forward(self, idx: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """``idx (B, T)`` int64, ``attention_mask (B, T)`` 1 = real token / 0 = pad,
+        ``token_type_ids (B, T)`` segment ids -> hidden states ``(B, T, C)``."""
+        x = self.embed(idx)
+        if self.types is not None:
+            if token_type_ids is None:
+                token_type_ids = torch.zeros_like(idx)
+            _check_ids(token_type_ids, self.config.type_vocab_size, "token_type_ids")
+            x = x + self.types(token_type_ids)
+        if self.ln_embed is not None:
+            x = self.ln_embed(x)
+        mask = _key_mask(attention_mask, *idx.shape)
+        return self.stack(self.drop(x), mask=mask)
+
+
+class EncoderForMaskedLM(nn.Module):
+    """``Encoder`` plus BERT's masked-LM head (dense -> GELU -> LayerNorm -> vocab, the
+    output matrix tied to the token embedding): ``idx (B, T) -> logits (B, T, V)``."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        self.encoder = Encoder(config)
+        self.dense = nn.Linear(c.n_embd, c.n_embd)
+        self.ln = make_norm("layernorm", c.n_embd, True, c.norm_eps)
+        self.decoder = nn.Linear(c.n_embd, c.vocab_size)
+        _init_weights(self.dense, 1)
+        nn.init.zeros_(self.decoder.bias)
+        self.decoder.weight = self.encoder.embed.tok.weight
+
+    def forward(self, idx: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Returns ``logits (B, T, V)`` and, with ``labels (B, T)`` (-100 = not masked,
+        ignored), the mean cross-entropy over masked positions."""
+        h = self.encoder(idx, attention_mask, token_type_ids)
+        logits = self.decoder(self.ln(F.gelu(self.dense(h))))
+        loss = None
+        if labels is not None:
+            if labels.shape != idx.shape:
+                raise ValueError(f"labels must have the shape of idx {tuple(idx.shape)}, "
+                                 f"got {tuple(labels.shape)}")
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1),
+                                   ignore_index=-100)
+        return logits, loss
+
+
+# -------------------------------------------------------------------- encoder–decoder
+
+@dataclass
+class Seq2SeqConfig(_DictConfig):
+    """Shape of an encoder–decoder ``Seq2Seq`` (Vaswani et al. 2017).
+
+    Defaults follow the original Transformer and ``torch.nn.Transformer``: post-LN
+    (``norm_first=False``) with a final LayerNorm after each stack, ReLU, sinusoidal
+    positions, embeddings scaled by ``sqrt(n_embd)``. ``n_dec_layer`` None = ``n_layer``;
+    ``tgt_vocab_size`` None = ``src_vocab_size``; ``tie_embeddings`` ties the decoder's
+    token embedding to the output layer.
+    """
+
+    src_vocab_size: int = 1000
+    tgt_vocab_size: int | None = None
+    block_size: int = 256
+    n_layer: int = 6
+    n_dec_layer: int | None = None
+    n_head: int = 8
+    n_embd: int = 512
+    mlp_hidden: int | None = None
+    norm_first: bool = False
+    position: str = "sinusoidal"
+    activation: str = "relu"
+    scale_embeddings: bool = True
+    tie_embeddings: bool = True
+    bias: bool = True
+    norm_eps: float = 1e-5
+    dropout: float = 0.0
+    attn_impl: str = "sdpa"
+
+    def __post_init__(self) -> None:
+        _check_positive(src_vocab_size=self.src_vocab_size, block_size=self.block_size,
+                        n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd)
+        if self.tgt_vocab_size is not None:
+            _check_positive(tgt_vocab_size=self.tgt_vocab_size)
+        if self.n_dec_layer is not None:
+            _check_positive(n_dec_layer=self.n_dec_layer)
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
+        _check_choice("position", self.position, ENC_POSITIONS)
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        _check_choice("attn_impl", self.attn_impl, IMPLS)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def tgt_vocab(self) -> int:
+        return self.src_vocab_size if self.tgt_vocab_size is None else self.tgt_vocab_size
+
+
+class Seq2Seq(nn.Module):
+    """Encoder–decoder: ``src (B, S)``, ``tgt (B, T)`` -> ``logits (B, T, tgt_vocab)``.
+
+    ``encoder`` and ``decoder`` are ``TransformerStack``s with the parameter layout of
+    ``torch.nn.Transformer`` (so its weights copy over one to one); the decoder's blocks
+    add causal self-attention and cross-attention to the encoder output ``memory``.
+    Teacher forcing: ``tgt`` is the shifted target (BOS + y[:-1]), ``targets`` is y.
+    """
+
+    def __init__(self, config: Seq2SeqConfig) -> None:
+        super().__init__()
+        if not isinstance(config, Seq2SeqConfig):
+            raise TypeError(f"Seq2Seq needs a Seq2SeqConfig, got {type(config).__name__}")
+        self.config = c = config
+        self.src_embed = _Embeddings(c.src_vocab_size, c.block_size, c.n_embd, c.position,
+                                     c.scale_embeddings)
+        self.tgt_embed = _Embeddings(c.tgt_vocab, c.block_size, c.n_embd, c.position,
+                                     c.scale_embeddings)
+        self.drop = nn.Dropout(c.dropout)
+        common = dict(norm="layernorm", n_embd=c.n_embd, bias=c.bias, norm_eps=c.norm_eps,
+                      n_head=c.n_head, mlp_hidden=c.mlp_hidden, activation=c.activation,
+                      dropout=c.dropout, attn_impl=c.attn_impl, norm_first=c.norm_first,
+                      final_norm=True)
+        self.encoder = TransformerStack(c.n_layer, **common)
+        self.decoder = TransformerStack(c.n_dec_layer or c.n_layer, cross=True, **common)
+        self.lm_head = nn.Linear(c.n_embd, c.tgt_vocab, bias=False)
+        _init_weights(self, c.n_layer + (c.n_dec_layer or c.n_layer))
+        if c.tie_embeddings:
+            self.lm_head.weight = self.tgt_embed.tok.weight
+
+    def encode(self, src: torch.Tensor, src_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``src (B, S)`` ids, ``src_mask (B, S)`` 1 = real -> ``memory (B, S, C)``."""
+        x = self.drop(self.src_embed(src, name="src"))
+        return self.encoder(x, mask=_key_mask(src_mask, *src.shape, name="src_mask"))
+
+    def decode(self, tgt: torch.Tensor, memory: torch.Tensor,
+               src_mask: torch.Tensor | None = None, tgt_mask: torch.Tensor | None = None,
+               cache: KVCache | None = None) -> torch.Tensor:
+        """``tgt (B, T)`` ids attending causally to themselves and to ``memory (B, S, C)``
+        -> ``logits (B, T, V)``. ``tgt_mask (B, T_total)`` 1 = real token. With a
+        ``cache`` (``new_cache``) the decoder's self-attention keys/values are kept
+        and ``tgt`` holds only the new tokens (cross-attention is recomputed)."""
+        offset = 0 if cache is None else cache.length
+        x = self.drop(self.tgt_embed(tgt, offset=offset, name="tgt"))
+        B, T = tgt.shape
+        self_mask = _key_mask(tgt_mask, B, offset + T, name="tgt_mask")
+        memory_mask = _key_mask(src_mask, B, memory.size(1), name="src_mask")
+        h = self.decoder(x, mask=self_mask, causal=True, cache=cache, memory=memory,
+                         memory_mask=memory_mask)
+        if cache is not None:
+            cache.advance(T)
+        return self.lm_head(h)
+
+    def forward(self, src: torch.Tensor, tgt: torch.Tensor,
+                src_mask: torch.Tensor | None = None, tgt_mask: torch.Tensor | None = None,
+                targets: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Teacher-forced logits ``(B, T, V)`` and the loss against ``targets (B, T)``
+        (-100 ignored), or ``None`` without targets."""
+        logits = self.decode(tgt, self.encode(src, src_mask), src_mask, tgt_mask)
+        loss = None
+        if targets is not None:
+            if targets.shape != tgt.shape:
+                raise ValueError(f"targets must have the shape of tgt {tuple(tgt.shape)}, "
+                                 f"got {tuple(targets.shape)}")
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
+                                   ignore_index=-100)
+        return logits, loss
+
+    def new_cache(self, batch_size: int, max_len: int | None = None,
+                  device: torch.device | str | None = None,
+                  dtype: torch.dtype | None = None) -> KVCache:
+        """An empty ``KVCache`` for the decoder's self-attention (see ``GPT.new_cache``)."""
+        c = self.config
+        return KVCache(c.n_dec_layer or c.n_layer, batch_size, c.n_head,
+                       max_len or c.block_size, c.n_embd // c.n_head, device=device,
+                       dtype=dtype)
