@@ -19,7 +19,8 @@ OFFLINE := _build/offline/_offline/installed.json
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	bash tools/system-deps.sh
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install -r requirements-dev.txt -c $(CONSTRAINTS)
+	$(PIP) install -r requirements-dev.txt -c $(CONSTRAINTS) \
+		2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 	$(PIP) install --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
