@@ -9,6 +9,15 @@ from llmbook.models import GPT, GPTConfig
 V = 97
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one thread avoids oversubscribing a shared CPU (restored after)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def tiny(family: str, **kw) -> GPTConfig:
     base = dict(vocab_size=V, block_size=32, n_layer=2, n_head=4, n_embd=32)
     if family == "llama":
