@@ -116,3 +116,26 @@ def test_every_glued_name_is_computed(path):
 
 def test_sync_check_reports_nothing_to_do(capsys):
     assert sync.sync(check=True) == 0, capsys.readouterr().out
+
+
+CITE_RE = re.compile(r"\{cite(?::\w+)?\}`(?P<keys>[^`]+)`")
+
+
+def cited_keys() -> dict[str, set[str]]:
+    """{file: cited keys} over the book's Markdown pages and notebooks' Markdown cells."""
+    texts = {str(p.relative_to(ROOT)): p.read_text(encoding="utf-8")
+             for p in sorted((ROOT / "book").glob("*.md")) + sorted(ROOT.glob("chapters/*/*.md"))}
+    for path in NOTEBOOKS:
+        texts[str(path.relative_to(ROOT))] = "\n".join(
+            c.source for c in read(path).cells if c.cell_type == "markdown")
+    return {name: {k.strip() for m in CITE_RE.finditer(text) for k in m["keys"].split(",")}
+            for name, text in texts.items()}
+
+
+def test_references_parse_and_every_citation_exists():
+    from pybtex.database import parse_file
+
+    entries = parse_file(str(ROOT / "book" / "references.bib")).entries  # fails on a duplicate key
+    missing = {name: sorted(keys - set(entries)) for name, keys in cited_keys().items()
+               if keys - set(entries)}
+    assert not missing, f"citations of keys not in book/references.bib: {missing}"
