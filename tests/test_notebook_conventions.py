@@ -63,9 +63,12 @@ def test_first_code_cell_is_the_setup_cell(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_outputs_are_stripped(path):
-    dirty = [i for i, c in enumerate(read(path).cells) if c.cell_type == "code"
+    nb = read(path)
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
              and (c.get("outputs") or c.get("execution_count") is not None)]
     assert not dirty, f"cells {dirty} have outputs; run python tools/strip_outputs.py {path}"
+    assert "widgets" not in nb.metadata, (
+        f"saved widget state in the metadata; run python tools/strip_outputs.py {path}")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)

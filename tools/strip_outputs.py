@@ -1,4 +1,5 @@
-"""Strip outputs and execution counts from notebooks (the build executes them).
+"""Strip outputs, execution counts and saved widget state from notebooks (the build
+executes them, and saves fresh widget state).
 
 Usage: python tools/strip_outputs.py [NOTEBOOK ...]   (default: every chapters/**/*.ipynb)
 """
@@ -13,7 +14,7 @@ import nbformat
 def strip(path: Path) -> bool:
     """Strip one notebook in place; return True if it changed."""
     nb = nbformat.read(path, as_version=4)
-    changed = False
+    changed = nb.metadata.pop("widgets", None) is not None
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
