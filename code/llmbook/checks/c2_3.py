@@ -37,7 +37,7 @@ def check_gqa_params(fn: Callable[[int, int, int], int]) -> None:
         expect(not (got == 4 * C * C and g != h),
                "4C² is plain multi-head attention; with grouped-query attention K and V project "
                "to n_kv_head · (C / n_head) features only.")
-        expect(got != want - C * C, "did you forget the output projection W^O (C × C)?")
+        expect(got != want - C * C, "did you forget the output projection W_O (C × C)?")
         expect(got == want, f"for C={C}, n_head={h}, n_kv_head={g} expected {want:,}, got {got:,}. "
                "Add up Q (C × C), K and V (C × n_kv_head·C/n_head each) and O (C × C).")
 
