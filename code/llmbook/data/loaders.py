@@ -4,6 +4,7 @@ from __future__ import annotations
 import gettext
 import html
 import json
+import os
 import re
 import sysconfig
 from pathlib import Path
@@ -65,8 +66,11 @@ def python_stdlib(limit: int | None = None) -> dict[str, str]:
     if limit is not None and (not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
     root = fetch("python_stdlib")
-    paths = sorted(p for p in root.rglob("*.py")
-                   if not STDLIB_SKIP & set(p.relative_to(root).parts))
+    paths = []
+    for folder, subdirs, names in os.walk(root):
+        subdirs[:] = [d for d in subdirs if d not in STDLIB_SKIP]  # prune, don't descend
+        paths += [Path(folder) / n for n in names if n.endswith(".py")]
+    paths.sort(key=lambda p: p.relative_to(root).as_posix())
     out = {}
     for p in paths[:limit]:
         out[p.relative_to(root).as_posix()] = p.read_text(encoding="utf-8", errors="replace")
@@ -87,7 +91,7 @@ def ui_translations(max_len: int = 40) -> list[tuple[str, str]]:
     """English -> Chinese UI messages from the system's ``zh_CN`` ``.mo`` catalogues.
 
     Keeps short plain pairs only: one line, at most ``max_len`` characters of English,
-    no format strings (``%s``, ``{0}``, ``$x``), keyboard mnemonics (``_``/``&``)
+    no format strings (``%s``, ``{0}``, ``$x``) or column layouts, keyboard mnemonics (``_``/``&``)
     removed, Chinese side containing CJK characters. Sorted and de-duplicated. Each
     catalogue keeps its own project's licence (mostly GPL/LGPL).
     """
@@ -111,7 +115,7 @@ def ui_translations(max_len: int = 40) -> list[tuple[str, str]]:
     return sorted(pairs)
 
 
-_FORMAT = re.compile(r"%|\{|\}|\$|<|>|\\|\n|\t")
+_FORMAT = re.compile(r"%|\{|\}|\$|<|>|\\|\n|\t|  ")  # two spaces: column layout
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
