@@ -7,7 +7,6 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from llmbook.tokenizers import ENDOFTEXT, BPETokenizer, CharTokenizer
 
 SAMPLES = [
@@ -51,9 +50,8 @@ def gpt2() -> BPETokenizer:
 
 @pytest.fixture(scope="module")
 def gpt2_reference():
-    from tokenizers import ByteLevelBPETokenizer
-
     from llmbook import data
+    from tokenizers import ByteLevelBPETokenizer
 
     encoder_json, vocab_bpe = data.gpt2_bpe_files()
     ref = ByteLevelBPETokenizer(str(encoder_json), str(vocab_bpe))

@@ -16,10 +16,11 @@ the order learned, then the special tokens (e.g. ``<|endoftext|>``).
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 from collections import Counter
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import regex
@@ -63,7 +64,7 @@ class CharTokenizer:
 
 
 # ------------------------------------------------------------------- byte <-> printable
-@lru_cache(maxsize=None)
+@cache
 def bytes_to_unicode() -> dict[int, str]:
     """GPT-2's map from the 256 byte values to printable characters.
 
@@ -211,7 +212,7 @@ class BPETokenizer:
         parts = [bytes([b]) for b in word]
         while len(parts) > 1:
             pairs = [(self._ranks.get(p, len(self._ranks)), i)
-                     for i, p in enumerate(zip(parts, parts[1:]))]
+                     for i, p in enumerate(itertools.pairwise(parts))]
             rank, _ = min(pairs)
             if rank == len(self._ranks):
                 break  # no pair of this word is a known merge
@@ -293,7 +294,7 @@ def _learn_merges(word_counts: Counter, n_merges: int, verbose: bool) -> list[tu
     pair_counts: Counter = Counter()
     where: dict[tuple[int, int], set[int]] = {}
     for wi, word in enumerate(words):
-        for pair in zip(word, word[1:]):
+        for pair in itertools.pairwise(word):
             pair_counts[pair] += freqs[wi]
             where.setdefault(pair, set()).add(wi)
     heap = [entry(p, c) for p, c in pair_counts.items()]
@@ -311,12 +312,12 @@ def _learn_merges(word_counts: Counter, n_merges: int, verbose: bool) -> list[tu
             word, f = words[wi], freqs[wi]
             if len(word) < 2:
                 continue
-            for p in zip(word, word[1:]):
+            for p in itertools.pairwise(word):
                 pair_counts[p] -= f
                 changed.add(p)
             word = _merge(word, pair, new_id)
             words[wi] = word
-            for p in zip(word, word[1:]):
+            for p in itertools.pairwise(word):
                 pair_counts[p] += f
                 changed.add(p)
                 where.setdefault(p, set()).add(wi)
