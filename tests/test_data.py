@@ -193,6 +193,15 @@ def test_fetch_verifies_and_is_idempotent(tmp_cache, monkeypatch):
     assert not list(tmp_cache.glob(".fake.tmp-*"))       # the temp dir was renamed away
 
 
+def test_stale_temp_dir_of_a_killed_fetch_is_removed(tmp_cache, monkeypatch):
+    good = hashlib.sha256(b"hello").hexdigest()
+    monkeypatch.setitem(data.SOURCES, "fake", _fake_source("fake", b"hello", good))
+    stale = tmp_cache / ".fake.tmp-killed"
+    (stale / "out").mkdir(parents=True)
+    data.fetch("fake")
+    assert not stale.exists()
+
+
 def test_checksum_mismatch_names_file_and_both_hashes(tmp_cache, monkeypatch):
     wrong = "0" * 64
     monkeypatch.setitem(data.SOURCES, "fake", _fake_source("fake", b"hello", wrong))

@@ -199,7 +199,7 @@ def pip_download(spec: str, work: Path) -> Path:
 def is_cached(source: Source) -> bool:
     """True when the source's cache directory is complete (no hashing, no network)."""
     if source.method == "local":
-        return True
+        return source.locate is not None and source.locate().exists()
     d = cache_dir() / source.name
     return (d / MARKER).is_file() and all((d / f).is_file() for f in source.payload_sha256)
 
@@ -238,6 +238,8 @@ def build_source(source: Source) -> Path:
         if is_cached(source):  # another process finished it while we waited
             return final
         final.parent.mkdir(parents=True, exist_ok=True)
+        for stale in final.parent.glob(f".{source.name}.tmp-*"):  # from a killed fetch
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{source.name}.tmp-", dir=final.parent))
         try:
             work, out = tmp / "work", tmp / "out"
