@@ -1,0 +1,246 @@
+"""The book's own tiny GPTs, trained in chapter 3 and reused by later chapters.
+
+``tiny_gpt("austen")`` and ``tiny_gpt("song_ci")`` return ``(model, tokenizer)``:
+
+- ``austen``: a small byte-level BPE tokenizer and GPT trained on Jane Austen's novels;
+- ``song_ci``: a character-level GPT trained on Song dynasty ci poems.
+
+Each model is looked up in the cache, ``llmbook.data.cache_dir() / "models" /
+"<name>-<scale>"`` (``model.safetensors`` + ``config.json`` via :mod:`llmbook.checkpoint`,
+plus ``tokenizer.json`` and ``meta.json`` with the training history). When it is not
+there, it is trained deterministically at the current scale (the same recipe notebook
+3.4 runs) and saved, so every notebook can run on its own.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from llmbook.scale import SCALES, current_scale, pick
+from llmbook.train import History, TrainConfig, train
+
+__all__ = ["NAMES", "Recipe", "recipe", "corpus_text", "prepare", "model_dir",
+           "train_tiny_gpt", "save_tiny_gpt", "load_tiny_gpt", "tiny_gpt", "export_hf"]
+
+NAMES = ("austen", "song_ci")
+VAL_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one tiny GPT is made: corpus size, tokenizer, model shape, training."""
+
+    name: str
+    n_chars: int                 # use the first n_chars characters of the corpus
+    tokenizer: str               # "bpe" or "char"
+    vocab_size: int | None       # for "bpe"; "char" takes every character it sees
+    model: dict                  # keyword arguments of GPTConfig (without vocab_size)
+    train: TrainConfig
+
+
+def recipe(name: str, scale: str | None = None) -> Recipe:
+    """The recipe for ``name`` at ``scale`` (default: the current scale)."""
+    _check_name(name)
+    scale = _check_scale(scale)
+
+    def p(ci, cpu, gpu):
+        return pick(ci=ci, cpu=cpu, gpu=gpu, scale=scale)
+
+    if name == "austen":
+        block = p(32, 128, 256)
+        model = dict(block_size=block, n_layer=p(1, 4, 6), n_head=p(2, 4, 6),
+                     n_embd=p(32, 128, 384), dropout=p(0.0, 0.0, 0.1))
+        steps = p(30, 600, 5000)
+        cfg = TrainConfig(max_steps=steps, batch_size=p(8, 16, 64), block_size=block,
+                          lr=p(3e-3, 2e-3, 1e-3), warmup_steps=p(3, 50, 200),
+                          eval_interval=p(10, 100, 500), eval_batches=p(2, 10, 20),
+                          log_interval=p(5, 20, 50), seed=0)
+        return Recipe(name, p(100_000, 10**9, 10**9), "bpe", p(300, 1024, 2048), model, cfg)
+    block = p(32, 64, 128)
+    model = dict(block_size=block, n_layer=p(1, 4, 6), n_head=p(2, 4, 6),
+                 n_embd=p(32, 128, 384), dropout=p(0.0, 0.0, 0.1))
+    steps = p(30, 300, 5000)
+    cfg = TrainConfig(max_steps=steps, batch_size=p(8, 32, 64), block_size=block,
+                      lr=p(3e-3, 2e-3, 1e-3), warmup_steps=p(3, 30, 200),
+                      eval_interval=p(10, 50, 500), eval_batches=p(2, 10, 20),
+                      log_interval=p(5, 10, 50), seed=0)
+    return Recipe(name, p(60_000, 10**9, 10**9), "char", None, model, cfg)
+
+
+def corpus_text(name: str) -> str:
+    """The whole corpus as one string: Austen's novels, or every ci poem, separated by
+    blank lines."""
+    _check_name(name)
+    from llmbook import data
+
+    if name == "austen":
+        return "\n\n".join(data.austen().values())
+    return "\n\n".join(poem["text"] for poem in data.song_ci())
+
+
+def prepare(name: str, scale: str | None = None):
+    """Tokenizer and ``(train_ids, val_ids)`` 1-D int64 tensors for ``name``.
+
+    The text is split *before* tokenizing: the last 10 % of characters is the
+    validation set, and the tokenizer learns from the training part only.
+    Returns ``(tokenizer, train_ids, val_ids)``.
+    """
+    rec = recipe(name, scale)
+    text = corpus_text(name)[:rec.n_chars]
+    cut = int(len(text) * (1 - VAL_FRACTION))
+    train_text, val_text = text[:cut], text[cut:]
+    tok = _make_tokenizer(rec, train_text)
+    if rec.tokenizer == "char":                # characters unseen in training are dropped
+        known = set(tok.chars)
+        val_text = "".join(ch for ch in val_text if ch in known)
+    train_ids = torch.tensor(tok.encode(train_text), dtype=torch.long)
+    val_ids = torch.tensor(tok.encode(val_text), dtype=torch.long)
+    return tok, train_ids, val_ids
+
+
+def _make_tokenizer(rec: Recipe, text: str):
+    from llmbook.tokenizers import BPETokenizer, CharTokenizer
+
+    if rec.tokenizer == "bpe":
+        return BPETokenizer.train(text, rec.vocab_size)
+    return CharTokenizer(text)
+
+
+def model_dir(name: str, scale: str | None = None) -> Path:
+    """Where the model ``name`` trained at ``scale`` is cached."""
+    _check_name(name)
+    from llmbook.data import cache_dir
+
+    return cache_dir() / "models" / f"{name}-{_check_scale(scale)}"
+
+
+def train_tiny_gpt(name: str, scale: str | None = None, device: str | torch.device | None = None,
+                   on_eval: Callable[[int, nn.Module], None] | None = None,
+                   progress: bool = True):
+    """Train the tiny GPT ``name`` from scratch with its recipe (seeded, so repeatable).
+
+    Returns ``(model, tokenizer, history)``; the model is in eval mode.
+    """
+    from llmbook.device import get_device
+    from llmbook.models import GPT, GPTConfig
+
+    rec = recipe(name, scale)
+    tok, train_ids, val_ids = prepare(name, scale)
+    torch.manual_seed(rec.train.seed)
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, **rec.model))
+    cfg = TrainConfig(**{**asdict(rec.train), "progress": progress})
+    hist = train(model, train_ids, val_ids, cfg, device=get_device(device), on_eval=on_eval)
+    return model.eval(), tok, hist
+
+
+def save_tiny_gpt(model: nn.Module, tokenizer, name: str, scale: str | None = None,
+                  history: History | None = None, folder: str | Path | None = None) -> Path:
+    """Save model (safetensors + config), tokenizer and training history.
+
+    The folder defaults to :func:`model_dir` in the cache. Writes into a temporary
+    folder first and renames it, so a reader never sees a half-written model.
+    Returns the folder.
+    """
+    from llmbook import checkpoint
+
+    target = Path(folder) if folder is not None else model_dir(name, scale)
+    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    checkpoint.save(model, tmp)
+    _save_tokenizer(tokenizer, tmp / "tokenizer.json")
+    meta = {"name": name, "scale": _check_scale(scale)}
+    if history is not None:
+        meta["history"] = asdict(history)
+    (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+    return target
+
+
+def load_tiny_gpt(name: str, scale: str | None = None,
+                  device: str | torch.device | None = None, folder: str | Path | None = None):
+    """Load ``(model, tokenizer)`` from ``folder`` (default: the cache's
+    :func:`model_dir`); ``FileNotFoundError`` if nothing is saved there."""
+    from llmbook import checkpoint
+    from llmbook.device import get_device
+
+    folder = Path(folder) if folder is not None else model_dir(name, scale)
+    if not (folder / "tokenizer.json").exists():
+        raise FileNotFoundError(f"no saved tiny GPT {name!r} in {folder}; "
+                                f"train it with tiny_gpt({name!r})")
+    model = checkpoint.load(folder).to(get_device(device)).eval()
+    return model, _load_tokenizer(folder / "tokenizer.json")
+
+
+def tiny_gpt(name: str, scale: str | None = None, device: str | torch.device | None = None,
+             progress: bool = False):
+    """The book's tiny GPT ``name`` (``"austen"`` or ``"song_ci"``) as ``(model, tokenizer)``.
+
+    Loaded from the cache if saved; otherwise trained at ``scale`` (default: the current
+    scale), saved, and returned. The model is in eval mode on ``device``.
+    """
+    try:
+        return load_tiny_gpt(name, scale, device)
+    except FileNotFoundError:
+        pass
+    model, tok, hist = train_tiny_gpt(name, scale, device, progress=progress)
+    save_tiny_gpt(model, tok, name, scale, hist)
+    return load_tiny_gpt(name, scale, device)
+
+
+def export_hf(name: str, out_dir: str | Path, scale: str | None = None):
+    """Save the tiny GPT ``name`` in Hugging Face format (needs :mod:`llmbook.interop`)."""
+    try:
+        from llmbook.interop import to_hf
+    except ImportError as err:
+        raise ImportError("exporting needs llmbook.interop.to_hf, which is not available") from err
+    model, _ = tiny_gpt(name, scale)
+    hf_model = to_hf(model)
+    hf_model.save_pretrained(str(out_dir))
+    return hf_model
+
+
+# ---------------------------------------------------------------------- helpers
+def _save_tokenizer(tok, path: Path) -> None:
+    from llmbook.tokenizers import BPETokenizer, CharTokenizer
+
+    if isinstance(tok, BPETokenizer):
+        tok.save(path)
+    elif isinstance(tok, CharTokenizer):
+        data = {"format": "llmbook.CharTokenizer/1", "chars": tok.chars}
+        path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    else:
+        raise TypeError(f"cannot save a tokenizer of type {type(tok).__name__}")
+
+
+def _load_tokenizer(path: Path):
+    from llmbook.tokenizers import BPETokenizer, CharTokenizer
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("format") == "llmbook.CharTokenizer/1":
+        tok = CharTokenizer("".join(data["chars"]))
+        if tok.chars != data["chars"]:
+            raise ValueError(f"{path}: character list is not sorted and distinct")
+        return tok
+    return BPETokenizer.load(path)
+
+
+def _check_name(name: str) -> None:
+    if name not in NAMES:
+        raise ValueError(f"unknown tiny GPT {name!r}; the book has {NAMES}")
+
+
+def _check_scale(scale: str | None) -> str:
+    scale = current_scale() if scale is None else scale
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; use one of {SCALES}")
+    return scale

@@ -1,0 +1,77 @@
+"""Tests of llmbook.pretrained: recipes, ci-scale training, save -> load in a fresh process."""
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+pytest.importorskip("llmbook.checkpoint")
+from llmbook import pretrained  # noqa: E402
+
+
+def test_unknown_name_and_scale_are_rejected():
+    with pytest.raises(ValueError, match="unknown tiny GPT"):
+        pretrained.recipe("shakespeare")
+    with pytest.raises(ValueError, match="unknown scale"):
+        pretrained.recipe("austen", scale="huge")
+
+
+def test_prepare_splits_before_tokenizing():
+    tok, train_ids, val_ids = pretrained.prepare("austen", "ci")
+    rec = pretrained.recipe("austen", "ci")
+    text = pretrained.corpus_text("austen")[:rec.n_chars]
+    cut = int(len(text) * 0.9)
+    assert tok.decode(train_ids.tolist()) == text[:cut]
+    assert tok.decode(val_ids.tolist()) == text[cut:]
+    assert tok.vocab_size == rec.vocab_size
+
+
+@pytest.fixture(scope="module")
+def trained_ci():
+    return pretrained.train_tiny_gpt("austen", "ci", progress=False)
+
+
+def test_ci_training_learns(trained_ci):
+    model, tok, hist = trained_ci
+    assert len(hist.train_loss) == pretrained.recipe("austen", "ci").train.max_steps
+    assert hist.val_loss[-1] < math.log(tok.vocab_size) - 0.5
+
+
+def test_ci_training_is_deterministic(trained_ci):
+    _, _, hist_a = trained_ci
+    _, _, hist_b = pretrained.train_tiny_gpt("austen", "ci", progress=False)
+    assert hist_a.train_loss == hist_b.train_loss
+
+
+def test_char_model_for_song_ci_trains():
+    model, tok, hist = pretrained.train_tiny_gpt("song_ci", "ci", progress=False)
+    assert "。" in tok.chars and hist.val_loss[-1] < hist.eval_train_loss[0] + 1.0
+    assert model.config.vocab_size == tok.vocab_size
+
+
+def test_save_then_load_in_fresh_process_gives_identical_logits(trained_ci, tmp_path):
+    model, tok, hist = trained_ci
+    folder = pretrained.save_tiny_gpt(model, tok, "austen", "ci", hist, folder=tmp_path / "m")
+    ids = tok.encode("It is a truth universally acknowledged")
+    with torch.no_grad():
+        want = model(torch.tensor([ids]))[0]
+    script = (
+        "import sys, torch\n"
+        "from llmbook import pretrained\n"
+        f"m, tok = pretrained.load_tiny_gpt('austen', 'ci', 'cpu', folder={str(folder)!r})\n"
+        "ids = tok.encode('It is a truth universally acknowledged')\n"
+        "with torch.no_grad():\n"
+        "    logits = m(torch.tensor([ids]))[0]\n"
+        f"torch.save(logits, {str(tmp_path / 'logits.pt')!r})\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    got = torch.load(tmp_path / "logits.pt", weights_only=True)
+    assert torch.equal(got, want)
+
+
+def test_load_missing_model_raises(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no saved tiny GPT"):
+        pretrained.load_tiny_gpt("austen", "ci", folder=tmp_path / "nothing")
