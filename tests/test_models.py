@@ -310,3 +310,19 @@ def test_seq2seq_cache_and_loss():
         model(src, tgt, src_mask=torch.ones(2, 8))
     with pytest.raises(ValueError, match="tgt: token id 50 is out of range"):
         model(src, torch.full((2, 3), 50))
+
+
+def test_forward_compiles_without_graph_breaks():
+    """fullgraph=True fails on any graph break (e.g. a Python branch on a tensor value)."""
+    torch.manual_seed(0)
+    model = GPT(tiny("llama", n_layer=1)).eval()
+    compiled = torch.compile(model, backend="eager", fullgraph=True)
+    idx, targets = torch.randint(0, V, (2, 7)), torch.randint(0, V, (2, 7))
+    logits, loss = compiled(idx, targets)
+    assert torch.equal(logits, model(idx)[0])
+    cache = model.new_cache(2)
+    steps = [compiled(idx[:, :5], cache=cache)[0]]
+    steps += [compiled(idx[:, t:t + 1], cache=cache)[0] for t in range(5, 7)]
+    assert (torch.cat(steps, 1) - logits).abs().max() <= 1e-5
+    with pytest.raises(RuntimeError, match="out of range"):
+        compiled(torch.full((2, 7), V))

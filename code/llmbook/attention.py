@@ -341,12 +341,14 @@ class MultiHeadAttention(nn.Module):
         if cache is not None:
             k, v = cache.append(layer, k, v)
         Tq, Tk = q.size(2), k.size(2)
-        is_causal = causal and Tq > 1               # one query at the end sees every key
-        if is_causal and (mask is not None or Tq != Tk or self.record_weights
-                          or self.impl == "scratch"):
-            tri = _causal_mask_rect(Tq, Tk, q.device)
-            mask = tri if mask is None else mask & tri
-            is_causal = False
+        is_causal = False
+        if causal and Tq > 1:                       # one query at the end sees every key
+            if (mask is None and Tq == Tk and not self.record_weights
+                    and self.impl == "sdpa"):
+                is_causal = True                    # SDPA's fast causal path, no mask tensor
+            else:
+                tri = _causal_mask_rect(Tq, Tk, q.device)
+                mask = tri if mask is None else mask & tri
         dropout_p = self.dropout if self.training else 0.0
         if self.impl == "sdpa" and not self.record_weights:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
