@@ -151,11 +151,12 @@ def _xdr_header() -> bytes:
 
 
 def test_r_unserialize_character_vector_with_na():
-    body = struct.pack(">ii", 16, 3)                    # STRSXP of length 3
+    body = struct.pack(">ii", 16, 4)                    # STRSXP of length 4
     for s in (b"abc", "é".encode()):
         body += struct.pack(">ii", 9 | (1 << 15), len(s)) + s   # CHARSXP (UTF-8 flag)
+    body += struct.pack(">ii", 9 | (1 << 14), 1) + "é".encode("latin-1")  # latin-1 flag
     body += struct.pack(">ii", 9, -1)                   # NA_character_
-    assert unserialize(_xdr_header() + body) == ["abc", "é", None]
+    assert unserialize(_xdr_header() + body) == ["abc", "é", "é", None]
 
 
 def test_r_unserialize_rejects_other_formats():

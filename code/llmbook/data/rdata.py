@@ -31,6 +31,7 @@ CHARSXP, LGLSXP, INTSXP, REALSXP, STRSXP, VECSXP, EXPRSXP = 9, 10, 13, 14, 16, 1
 REFSXP, NILVALUE_SXP, EMPTYENV_SXP, BASEENV_SXP, GLOBALENV_SXP = 255, 254, 242, 241, 253
 UNBOUNDVALUE_SXP, MISSINGARG_SXP, BASENAMESPACE_SXP = 252, 251, 250
 NA_INTEGER = -(2**31)
+LATIN1_MASK = 1 << 2  # in a CHARSXP's "levels" (flags >> 12): the bytes are latin-1
 _PAIRLIST_TYPES = {LISTSXP, LANGSXP, CLOSXP, PROMSXP, 17}
 _SINGLETONS = {NILVALUE_SXP, EMPTYENV_SXP, BASEENV_SXP, GLOBALENV_SXP,
                UNBOUNDVALUE_SXP, MISSINGARG_SXP, BASENAMESPACE_SXP}
@@ -87,6 +88,8 @@ class _Reader:
             return name
         if kind in _PAIRLIST_TYPES:
             return self.pairlist(has_attr, has_tag)
+        if kind == CHARSXP:
+            return self.charsxp(flags >> 12)
         value = self.vector(kind)
         if has_attr:
             attributes = self.item()
@@ -111,10 +114,15 @@ class _Reader:
                 raise RFormatError(f"unexpected pairlist tail of type {kind}")
             has_attr, has_tag = bool(flags & (1 << 9)), bool(flags & (1 << 10))
 
+    def charsxp(self, levels: int) -> str | None:
+        """One string; ``levels`` carries its encoding flag (latin-1 or UTF-8/ASCII)."""
+        n = self.int()
+        if n == -1:
+            return None  # NA_character_
+        encoding = "latin-1" if levels & LATIN1_MASK else "utf-8"
+        return self.raw(n).decode(encoding, errors="replace")
+
     def vector(self, kind: int) -> Any:
-        if kind == CHARSXP:
-            n = self.int()
-            return None if n == -1 else self.raw(n).decode("utf-8", errors="replace")
         if kind in (STRSXP, VECSXP, EXPRSXP):
             return [self.item() for _ in range(self.length())]
         if kind in (INTSXP, LGLSXP):
