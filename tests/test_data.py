@@ -12,7 +12,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from llmbook import data
 from llmbook.data import fetching
 from llmbook.data.fetching import ChecksumError, FetchError, Source
@@ -286,6 +285,7 @@ def test_concurrent_fetch_of_one_source_is_safe(tmp_path):
 # --------------------------------------------------------------------------- CLI
 def _cli(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "llmbook.data", *args], capture_output=True,
+                          check=False,
                           text=True, env={**os.environ, **env}, timeout=120)
 
 

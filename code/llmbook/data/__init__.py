@@ -17,14 +17,42 @@ from __future__ import annotations
 
 from .core import UnknownSourceError, fetch, fetch_all, get_source, verify_source
 from .fetching import ChecksumError, FetchError, Source, cache_dir, is_cached
-from .loaders import (austen, fortunes, gpt2_bpe_files, kjv, minilm_path, python_stdlib,
-                      smollm2_path, song_ci, spam_assassin, strip_email,
-                      ui_translations)
+from .loaders import (
+    austen,
+    fortunes,
+    gpt2_bpe_files,
+    kjv,
+    minilm_path,
+    python_stdlib,
+    smollm2_path,
+    song_ci,
+    spam_assassin,
+    strip_email,
+    ui_translations,
+)
 from .sources import SOURCES
 
 __all__ = [
-    "SOURCES", "Source", "FetchError", "ChecksumError", "UnknownSourceError",
-    "cache_dir", "fetch", "fetch_all", "is_cached", "verify_source", "get_source",
-    "austen", "kjv", "fortunes", "python_stdlib", "song_ci", "spam_assassin",
-    "strip_email", "gpt2_bpe_files", "minilm_path", "smollm2_path", "ui_translations",
+    "SOURCES",
+    "ChecksumError",
+    "FetchError",
+    "Source",
+    "UnknownSourceError",
+    "austen",
+    "cache_dir",
+    "fetch",
+    "fetch_all",
+    "fortunes",
+    "get_source",
+    "gpt2_bpe_files",
+    "is_cached",
+    "kjv",
+    "minilm_path",
+    "python_stdlib",
+    "smollm2_path",
+    "song_ci",
+    "spam_assassin",
+    "strip_email",
+    "ui_translations",
+    "verify_source",
 ]

@@ -18,9 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 try:
     import fcntl
@@ -65,7 +65,7 @@ class Source:
     method: str
     package: str
     version: str
-    build: Callable[["Source", Path, Path], None] | None = field(repr=False)
+    build: Callable[[Source, Path, Path], None] | None = field(repr=False)
     artifact_sha256: str | None = None
     payload_sha256: dict[str, str] = field(default_factory=dict)
     checksum_note: str = ""
@@ -123,7 +123,7 @@ def run(cmd: list[str], cwd: Path | None = None) -> str:
     """Run ``cmd``; return stdout. On failure raise :class:`FetchError` with the command
     and the tail of its stderr."""
     try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     except OSError as exc:
         raise FetchError(f"could not run {' '.join(cmd)}: {exc}") from exc
     if proc.returncode != 0:

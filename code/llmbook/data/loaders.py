@@ -6,7 +6,6 @@ import html
 import json
 import os
 import re
-import sysconfig
 from pathlib import Path
 
 from .core import fetch
@@ -35,7 +34,7 @@ class Verse(str):
 
     ref: str
 
-    def __new__(cls, text: str, ref: str) -> "Verse":
+    def __new__(cls, text: str, ref: str) -> Verse:  # noqa: PYI034 (3.10 has no Self)
         obj = super().__new__(cls, text)
         obj.ref = ref
         return obj
@@ -147,8 +146,8 @@ def spam_assassin() -> list[dict]:
     return _read_json("spam_assassin", "spam_assassin.json")
 
 
-_TAG = re.compile(r"<[^>]{0,2000}>", re.S)
-_STYLE = re.compile(r"<(style|script)\b.*?</\1\s*>", re.S | re.I)
+_TAG = re.compile(r"<[^>]{0,2000}>", re.DOTALL)
+_STYLE = re.compile(r"<(style|script)\b.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
 
 
 def strip_email(raw: str) -> str:
@@ -165,7 +164,7 @@ def strip_email(raw: str) -> str:
     body = _STYLE.sub(" ", body)
     body = _TAG.sub(" ", body)
     lines = [ln for ln in body.splitlines()
-             if not ln.startswith("--") and not re.match(r"Content-[\w-]+:", ln, re.I)]
+             if not ln.startswith("--") and not re.match(r"Content-[\w-]+:", ln, re.IGNORECASE)]
     return re.sub(r"\s+", " ", html.unescape("\n".join(lines))).strip()
 
 

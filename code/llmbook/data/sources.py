@@ -15,8 +15,16 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from .fetching import (FetchError, Source, apt_download, check_sha256, dpkg_extract,
-                       npm_pack, pip_download, run)
+from .fetching import (
+    FetchError,
+    Source,
+    apt_download,
+    check_sha256,
+    dpkg_extract,
+    npm_pack,
+    pip_download,
+    run,
+)
 from .rdata import read_lazyload
 
 
