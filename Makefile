@@ -52,4 +52,4 @@ student: install
 	$(PY) tools/make_student.py chapters student
 
 clean:
-	rm -rf _build student
+	rm -rf _build _ci student

@@ -1,5 +1,5 @@
 """Checks on the built HTML book, read from $LLMBOOK_HTML_DIR (`make test` builds it at ci
-scale into _build/ci/_build/html and sets the variable). Unset: these tests are skipped."""
+scale into _ci/_build/html and sets the variable). Unset: these tests are skipped."""
 from __future__ import annotations
 
 import os

@@ -6,7 +6,7 @@ with execution switched off, so the notebooks are executed once for both the not
 tests and the built-HTML tests. The working tree's notebooks are never touched.
 
 Usage: python tools/prepare_ci_book.py DEST [OFFLINE_ASSETS]
-       (defaults: _build/ci and _build/offline)
+       (defaults: _ci and _build/offline)
 """
 from __future__ import annotations
 
@@ -45,4 +45,4 @@ def prepare(dest: Path, offline: Path) -> None:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    prepare(Path(args[0] if args else "_build/ci"), Path(args[1] if len(args) > 1 else "_build/offline"))
+    prepare(Path(args[0] if args else "_ci"), Path(args[1] if len(args) > 1 else "_build/offline"))

@@ -2,15 +2,16 @@
 # Every test of the book, at LLMBOOK_SCALE=ci (`make test` calls this after installing).
 #   1. unit and convention tests      pytest tests (all but the built-HTML checks)
 #   2. notebooks                      pytest --nbmake over every notebook, run in a copy of
-#                                     the book (_build/ci) and saved there with outputs
+#                                     the book in _ci/ and saved there with their outputs
+#                                     (not under _build/: nbmake skips any path through it)
 #   3. the book                       jupyter-book build -W of that copy, execution off,
 #                                     so the HTML shows exactly what step 2 executed
-#   4. built-HTML checks              pytest tests/test_book.py on _build/ci/_build/html
+#   4. built-HTML checks              pytest tests/test_book.py on _ci/_build/html
 # Every step runs even when an earlier one failed; the last line adds them all up.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
-CI_DIR=${CI_DIR:-_build/ci}
+CI_DIR=${CI_DIR:-_ci}
 REPORTS=_build/test-reports
 NB_TIMEOUT=${NB_TIMEOUT:-300}
 BUILD_TIMEOUT=${BUILD_TIMEOUT:-900}
@@ -33,6 +34,9 @@ run_pytest unit tests --ignore=tests/test_book.py
 "$VENV/bin/python" tools/prepare_ci_book.py "$CI_DIR" _build/offline || failed+=("prepare $CI_DIR")
 run_pytest notebooks --nbmake --overwrite --nbmake-timeout="$NB_TIMEOUT" \
   "$CI_DIR/chapters"
+n_notebooks=$(find "$CI_DIR/chapters" -name "*.ipynb" -not -path "*/.ipynb_checkpoints/*" | wc -l)
+n_run=$("$VENV/bin/python" tools/test_summary.py --count "$REPORTS/notebooks.xml")
+[ "$n_run" = "$n_notebooks" ] || failed+=("nbmake ran $n_run of $n_notebooks notebooks")
 
 echo "=== book: jupyter-book build $CI_DIR (-W, execution off)"
 timeout "$BUILD_TIMEOUT" "$VENV/bin/jupyter-book" build "$CI_DIR" -W -n --keep-going \

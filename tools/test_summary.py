@@ -1,6 +1,7 @@
 """Add up the JUnit XML reports of a `make test` run and print one closing line.
 
 Usage: python tools/test_summary.py REPORT_DIR [FAILED_STEP ...]
+       python tools/test_summary.py --count REPORT.xml   (prints how many tests it ran)
 Prints e.g. ``summary: 212 passed, 0 failed, 3 skipped`` and exits 1 if any test failed,
 any report is missing, or a step that writes no report (the book build) failed.
 """
@@ -37,4 +38,8 @@ def main(report_dir: str, failed_steps: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "--count":
+        report = Path(sys.argv[2])
+        print(sum(count(report)) if report.exists() else 0)
+        sys.exit(0)
     sys.exit(main(sys.argv[1], sys.argv[2:]))
