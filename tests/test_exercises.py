@@ -72,3 +72,11 @@ def test_known_lists_registered_checks():
 def test_todo_refuses_every_use(use):
     with pytest.raises(NotImplementedError, match="not attempted yet"):
         use(TODO)
+
+
+@pytest.mark.parametrize("bad", ["1", "one.two", "", 1.2, None])
+def test_malformed_ids_are_rejected(bad):
+    with pytest.raises(ValueError, match="must look like '1.1.2'"):
+        check(bad, 1)
+    with pytest.raises(ValueError, match="must look like '1.1.2'"):
+        exercise(bad)

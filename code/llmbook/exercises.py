@@ -21,11 +21,21 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 import traceback
 from typing import Any, Callable
 
 _REGISTRY: dict[str, Callable[[Any], None]] = {}
 _LOADED = False
+_ID_RE = re.compile(r"\d+(\.\d+)+")
+
+
+def _valid_id(exercise_id: Any) -> str:
+    """``exercise_id`` if it looks like ``"1.1.2"``, else a clear error."""
+    if not isinstance(exercise_id, str) or not _ID_RE.fullmatch(exercise_id):
+        raise ValueError(f"exercise id must look like '1.1.2' (chapter.section.number), "
+                         f"got {exercise_id!r}")
+    return exercise_id
 
 
 class Incorrect(AssertionError):
@@ -59,6 +69,8 @@ TODO = _Todo()
 
 def exercise(exercise_id: str) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
     """Register a check function under ``exercise_id`` (e.g. ``"1.1.2"``)."""
+
+    _valid_id(exercise_id)
 
     def register(fn: Callable[[Any], None]) -> Callable[[Any], None]:
         if exercise_id in _REGISTRY and _REGISTRY[exercise_id] is not fn:
@@ -98,6 +110,7 @@ def check(exercise_id: str, answer: Any, *, raise_on_fail: bool = False) -> bool
     A ``NotImplementedError`` from the student's code (the student version's placeholder)
     is reported as "not attempted yet" rather than as a failure.
     """
+    _valid_id(exercise_id)
     _load_all()
     if exercise_id not in _REGISTRY:
         raise KeyError(f"no check for exercise {exercise_id!r}; known: {', '.join(known())}")
