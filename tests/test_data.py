@@ -202,6 +202,18 @@ def test_stale_temp_dir_of_a_killed_fetch_is_removed(tmp_cache, monkeypatch):
     assert not stale.exists()
 
 
+def test_cached_fetch_runs_no_command(monkeypatch):
+    for name in ("austen", "gpt2_bpe", "song_ci"):
+        _cached_or_skip(name)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a cached source must not run any download command")
+    monkeypatch.setattr(fetching, "run", no_network)
+    monkeypatch.setattr(fetching.subprocess, "run", no_network)
+    for name in ("austen", "gpt2_bpe", "song_ci"):
+        assert data.fetch(name) == data.cache_dir() / name
+
+
 def test_checksum_mismatch_names_file_and_both_hashes(tmp_cache, monkeypatch):
     wrong = "0" * 64
     monkeypatch.setitem(data.SOURCES, "fake", _fake_source("fake", b"hello", wrong))
