@@ -155,6 +155,8 @@ def apt_download(packages: list[str], version: str | None, work: Path) -> list[P
         except FetchError:
             if not version:
                 raise
+            print(f"note: {pkg}={version} is not in this system's apt archive; using its "
+                  "own version (its checksum may then differ)", file=sys.stderr)
             run(apt + ["download", pkg], cwd=work)  # another release's version
         new = sorted(set(work.glob("*.deb")) - before)
         if not new:
@@ -175,7 +177,7 @@ def dpkg_extract(debs: list[Path], root: Path) -> Path:
 def npm_pack(spec: str, work: Path) -> Path:
     """``npm pack spec`` into ``work``; returns the tarball path."""
     npm = require_tool("npm")
-    out = run(npm + ["pack", spec, "--silent"], cwd=work).strip().splitlines()
+    out = run(npm + ["pack", spec], cwd=work).strip().splitlines()
     if not out or not (work / out[-1]).is_file():
         found = sorted(work.glob("*.tgz"))
         if len(found) != 1:
