@@ -2,10 +2,8 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from llmbook.attention import KVCache, MultiHeadAttention, attention, causal_mask, padding_mask
 from torch import nn
-
-from llmbook.attention import (KVCache, MultiHeadAttention, attention, causal_mask,
-                               padding_mask)
 
 TOL = 1e-5
 
@@ -176,6 +174,7 @@ def test_kv_cache_buffers_and_errors():
     k = torch.randn(2, 3, 4, 4)
     ks, vs = cache.append(0, k, k + 1)
     assert ks.shape == (2, 3, 4, 4) and cache.k[0].shape == (2, 3, 6, 4)
+    assert torch.equal(vs, k + 1)
     assert cache.length == 0
     cache.advance(4)
     with pytest.raises(ValueError, match="KVCache full"):

@@ -3,15 +3,21 @@ import json
 
 import pytest
 import torch
-
 from llmbook import checkpoint
-from llmbook.models import (GPT, Encoder, EncoderConfig, EncoderForMaskedLM, GPTConfig,
-                            Seq2Seq, Seq2SeqConfig)
+from llmbook.models import (
+    GPT,
+    Encoder,
+    EncoderConfig,
+    EncoderForMaskedLM,
+    GPTConfig,
+    Seq2Seq,
+    Seq2SeqConfig,
+)
 
 
 def models():
     torch.manual_seed(0)
-    small = dict(n_layer=2, n_head=2, n_embd=16, block_size=16)
+    small = {"n_layer": 2, "n_head": 2, "n_embd": 16, "block_size": 16}
     return [
         GPT(GPTConfig(vocab_size=40, **small)),
         GPT(GPTConfig(vocab_size=40, n_kv_head=1, norm="rmsnorm", position="rope", mlp="swiglu",

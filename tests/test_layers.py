@@ -1,9 +1,8 @@
 """Norms and feed-forward layers against PyTorch / Hugging Face references."""
 import pytest
 import torch
-from torch import nn
-
 from llmbook.layers import MLP, LayerNorm, RMSNorm, SwiGLU, make_norm
+from torch import nn
 
 
 def test_layernorm_matches_torch_with_and_without_bias():

@@ -3,7 +3,6 @@ import math
 
 import pytest
 import torch
-
 from llmbook.models import GPT, GPTConfig
 
 V = 97
@@ -19,7 +18,7 @@ def one_thread():
 
 
 def tiny(family: str, **kw) -> GPTConfig:
-    base = dict(vocab_size=V, block_size=32, n_layer=2, n_head=4, n_embd=32)
+    base = {"vocab_size": V, "block_size": 32, "n_layer": 2, "n_head": 4, "n_embd": 32}
     if family == "llama":
         base.update(norm="rmsnorm", position="rope", mlp="swiglu", bias=False, n_kv_head=2,
                     mlp_hidden=48)
@@ -156,13 +155,13 @@ def test_gpt_rejects_bad_targets():
 
 
 @pytest.mark.parametrize("kw, match", [
-    (dict(n_embd=30), "divisible by n_head"),
-    (dict(n_kv_head=3), "multiple of n_kv_head"),
-    (dict(norm="batchnorm"), "norm='batchnorm'"),
-    (dict(position="alibi"), "position='alibi'"),
-    (dict(attn_impl="flash"), "attn_impl"),
-    (dict(vocab_size=0), "vocab_size must be a positive int"),
-    (dict(dropout=1.5), "dropout"),
+    ({"n_embd": 30}, "divisible by n_head"),
+    ({"n_kv_head": 3}, "multiple of n_kv_head"),
+    ({"norm": "batchnorm"}, "norm='batchnorm'"),
+    ({"position": "alibi"}, "position='alibi'"),
+    ({"attn_impl": "flash"}, "attn_impl"),
+    ({"vocab_size": 0}, "vocab_size must be a positive int"),
+    ({"dropout": 1.5}, "dropout"),
 ])
 def test_config_validation(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -190,15 +189,13 @@ def test_gpt2_small_parameter_count():
 
 # ---------------------------------------------------------------- encoder, seq2seq
 
-from torch import nn  # noqa: E402
-
-from llmbook.models import (Encoder, EncoderConfig, EncoderForMaskedLM, Seq2Seq,  # noqa: E402
-                            Seq2SeqConfig)
+from llmbook.models import Encoder, EncoderConfig, EncoderForMaskedLM, Seq2Seq, Seq2SeqConfig
+from torch import nn
 
 
 def enc_config(**kw) -> EncoderConfig:
-    return EncoderConfig(**{**dict(vocab_size=V, block_size=16, n_layer=2, n_head=2,
-                                   n_embd=16), **kw})
+    return EncoderConfig(**{"vocab_size": V, "block_size": 16, "n_layer": 2, "n_head": 2,
+                                   "n_embd": 16, **kw})
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
@@ -319,7 +316,7 @@ def test_forward_compiles_without_graph_breaks():
     compiled = torch.compile(model, backend="eager", fullgraph=True)
     idx, targets = torch.randint(0, V, (2, 7)), torch.randint(0, V, (2, 7))
     logits, loss = compiled(idx, targets)
-    assert torch.equal(logits, model(idx)[0])
+    assert torch.equal(logits, model(idx)[0]) and torch.equal(loss, model(idx, targets)[1])
     cache = model.new_cache(2)
     steps = [compiled(idx[:, :5], cache=cache)[0]]
     steps += [compiled(idx[:, t:t + 1], cache=cache)[0] for t in range(5, 7)]

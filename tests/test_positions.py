@@ -3,7 +3,6 @@ import math
 
 import pytest
 import torch
-
 from llmbook.positions import LearnedPositions, RoPE, apply_rope, rope_cos_sin, sinusoidal
 
 
@@ -27,8 +26,7 @@ def test_learned_positions_offset_and_limit():
 
 def test_rope_matches_hugging_face_llama():
     from transformers import LlamaConfig
-    from transformers.models.llama.modeling_llama import (LlamaRotaryEmbedding,
-                                                          apply_rotary_pos_emb)
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding, apply_rotary_pos_emb
     cfg = LlamaConfig(hidden_size=64, num_attention_heads=4, rope_theta=500.0,
                       max_position_embeddings=32)
     hf = LlamaRotaryEmbedding(cfg)

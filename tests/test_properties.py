@@ -6,7 +6,6 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from llmbook import checkpoint
 from llmbook.attention import attention
 from llmbook.models import GPT, Encoder, EncoderConfig, GPTConfig

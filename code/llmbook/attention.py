@@ -24,7 +24,7 @@ from torch import nn
 
 from llmbook.positions import apply_rope
 
-__all__ = ["attention", "causal_mask", "padding_mask", "MultiHeadAttention", "KVCache"]
+__all__ = ["KVCache", "MultiHeadAttention", "attention", "causal_mask", "padding_mask"]
 
 
 # ----------------------------------------------------------------------------- masks
@@ -227,7 +227,7 @@ class KVCache:
             raise ValueError(f"KVCache: cannot advance {T} past max_len={self.max_len}")
         self.length += T
 
-    def reorder(self, index: torch.Tensor) -> "KVCache":
+    def reorder(self, index: torch.Tensor) -> KVCache:
         """Select batch rows: buffers become ``buffer[index]``, ``index (B_new,)`` int64.
 
         Beam search calls this after each step with the beam each survivor came from;

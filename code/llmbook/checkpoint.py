@@ -16,10 +16,17 @@ from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from llmbook.models import (GPT, Encoder, EncoderConfig, EncoderForMaskedLM, GPTConfig,
-                            Seq2Seq, Seq2SeqConfig)
+from llmbook.models import (
+    GPT,
+    Encoder,
+    EncoderConfig,
+    EncoderForMaskedLM,
+    GPTConfig,
+    Seq2Seq,
+    Seq2SeqConfig,
+)
 
-__all__ = ["save", "load", "KINDS", "WEIGHTS_NAME", "CONFIG_NAME"]
+__all__ = ["CONFIG_NAME", "KINDS", "WEIGHTS_NAME", "load", "save"]
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["LayerNorm", "RMSNorm", "MLP", "SwiGLU", "ACTIVATIONS", "make_norm"]
+__all__ = ["ACTIVATIONS", "MLP", "LayerNorm", "RMSNorm", "SwiGLU", "make_norm"]
 
 ACTIVATIONS = ("gelu_tanh", "gelu", "relu")
 
@@ -48,7 +48,8 @@ class RMSNorm(nn.Module):
 
 
 def make_norm(kind: str, ndim: int, bias: bool, eps: float) -> nn.Module:
-    """``"layernorm"`` -> ``LayerNorm(ndim, bias, eps)``; ``"rmsnorm"`` -> ``RMSNorm(ndim, eps)``."""
+    """Build a norm by name: ``"layernorm"`` -> ``LayerNorm(ndim, bias, eps)``,
+    ``"rmsnorm"`` -> ``RMSNorm(ndim, eps)``."""
     if kind == "layernorm":
         return LayerNorm(ndim, bias=bias, eps=eps)
     if kind == "rmsnorm":

@@ -22,8 +22,17 @@ from llmbook.attention import KVCache, MultiHeadAttention, padding_mask
 from llmbook.layers import ACTIVATIONS, MLP, SwiGLU, make_norm
 from llmbook.positions import LearnedPositions, RoPE, sinusoidal
 
-__all__ = ["Block", "GPTConfig", "GPT", "EncoderConfig", "Encoder", "EncoderForMaskedLM",
-           "Seq2SeqConfig", "Seq2Seq", "TransformerStack"]
+__all__ = [
+    "GPT",
+    "Block",
+    "Encoder",
+    "EncoderConfig",
+    "EncoderForMaskedLM",
+    "GPTConfig",
+    "Seq2Seq",
+    "Seq2SeqConfig",
+    "TransformerStack",
+]
 
 
 # ------------------------------------------------------------------------------ block
@@ -214,7 +223,7 @@ class GPTConfig(_DictConfig):
         return self.n_head if self.n_kv_head is None else self.n_kv_head
 
     @classmethod
-    def preset(cls, name: str, **overrides: Any) -> "GPTConfig":
+    def preset(cls, name: str, **overrides: Any) -> GPTConfig:
         """Named shapes, with any field overridden by keyword.
 
         ``"gpt2"``: GPT-2 small (124M): 12 layers, 12 heads, 768 wide, vocab 50257, T 1024.
@@ -223,17 +232,18 @@ class GPTConfig(_DictConfig):
         ``"tiny-gpt2"`` / ``"tiny-llama"``: the same families at toy size (4 layers, 128 wide,
         vocab 512, T 128) for tests and CPU runs.
         """
-        gpt2 = dict(vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768)
-        llama = dict(norm="rmsnorm", position="rope", mlp="swiglu", bias=False,
-                     tie_embeddings=True)
+        llama = {"norm": "rmsnorm", "position": "rope", "mlp": "swiglu", "bias": False,
+                 "tie_embeddings": True}
         presets: dict[str, dict[str, Any]] = {
-            "gpt2": gpt2,
-            "smollm2-135m": dict(vocab_size=49152, block_size=8192, n_layer=30, n_head=9,
-                                 n_kv_head=3, n_embd=576, mlp_hidden=1536, rope_theta=100000.0,
-                                 **llama),
-            "tiny-gpt2": dict(vocab_size=512, block_size=128, n_layer=4, n_head=4, n_embd=128),
-            "tiny-llama": dict(vocab_size=512, block_size=128, n_layer=4, n_head=4, n_kv_head=2,
-                               n_embd=128, mlp_hidden=344, **llama),
+            "gpt2": {"vocab_size": 50257, "block_size": 1024, "n_layer": 12, "n_head": 12,
+                     "n_embd": 768},
+            "smollm2-135m": {"vocab_size": 49152, "block_size": 8192, "n_layer": 30,
+                             "n_head": 9, "n_kv_head": 3, "n_embd": 576, "mlp_hidden": 1536,
+                             "rope_theta": 100000.0, **llama},
+            "tiny-gpt2": {"vocab_size": 512, "block_size": 128, "n_layer": 4, "n_head": 4,
+                          "n_embd": 128},
+            "tiny-llama": {"vocab_size": 512, "block_size": 128, "n_layer": 4, "n_head": 4,
+                           "n_kv_head": 2, "n_embd": 128, "mlp_hidden": 344, **llama},
         }
         if name not in presets:
             raise ValueError(f"unknown preset {name!r}; use one of {sorted(presets)}")
@@ -624,10 +634,10 @@ class Seq2Seq(nn.Module):
         self.tgt_embed = _Embeddings(c.tgt_vocab, c.block_size, c.n_embd, c.position,
                                      c.scale_embeddings)
         self.drop = nn.Dropout(c.dropout)
-        common = dict(norm="layernorm", n_embd=c.n_embd, bias=c.bias, norm_eps=c.norm_eps,
-                      n_head=c.n_head, mlp_hidden=c.mlp_hidden, activation=c.activation,
-                      dropout=c.dropout, attn_impl=c.attn_impl, norm_first=c.norm_first,
-                      final_norm=True)
+        common = {"norm": "layernorm", "n_embd": c.n_embd, "bias": c.bias,
+                  "norm_eps": c.norm_eps, "n_head": c.n_head, "mlp_hidden": c.mlp_hidden,
+                  "activation": c.activation, "dropout": c.dropout, "attn_impl": c.attn_impl,
+                  "norm_first": c.norm_first, "final_norm": True}
         self.encoder = TransformerStack(c.n_layer, **common)
         self.decoder = TransformerStack(c.n_dec_layer or c.n_layer, cross=True, **common)
         self.lm_head = nn.Linear(c.n_embd, c.tgt_vocab, bias=False)

@@ -18,8 +18,14 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["sinusoidal", "LearnedPositions", "rope_cos_sin", "rotate_half", "apply_rope",
-           "RoPE"]
+__all__ = [
+    "LearnedPositions",
+    "RoPE",
+    "apply_rope",
+    "rope_cos_sin",
+    "rotate_half",
+    "sinusoidal",
+]
 
 
 def sinusoidal(T: int, C: int, base: float = 10000.0) -> torch.Tensor:
