@@ -9,7 +9,7 @@ import pytest
 import torch
 
 pytest.importorskip("llmbook.checkpoint")
-from llmbook import pretrained  # noqa: E402
+from llmbook import pretrained
 
 
 def test_unknown_name_and_scale_are_rejected():
@@ -35,7 +35,7 @@ def trained_ci():
 
 
 def test_ci_training_learns(trained_ci):
-    model, tok, hist = trained_ci
+    _model, tok, hist = trained_ci
     assert len(hist.train_loss) == pretrained.recipe("austen", "ci").train.max_steps
     assert hist.val_loss[-1] < math.log(tok.vocab_size) - 0.5
 

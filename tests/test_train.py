@@ -2,15 +2,22 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 
 import pytest
 import torch
+from llmbook.train import (
+    History,
+    TrainConfig,
+    estimate_loss,
+    get_batch,
+    lr_at,
+    make_optimizer,
+    train,
+)
 from torch import nn
 from torch.nn import functional as F
-
-from llmbook.train import (History, TrainConfig, estimate_loss, get_batch, lr_at,
-                           make_optimizer, train)
 
 
 class TinyLM(nn.Module):
@@ -35,8 +42,8 @@ def cyclic_tokens(n: int = 2000, vocab: int = 11) -> torch.Tensor:
 
 
 def quiet(**kw) -> TrainConfig:
-    base = dict(max_steps=30, batch_size=8, block_size=16, lr=1e-2, warmup_steps=3,
-                eval_interval=10, eval_batches=2, log_interval=5, progress=False)
+    base = {"max_steps": 30, "batch_size": 8, "block_size": 16, "lr": 1e-2, "warmup_steps": 3,
+                "eval_interval": 10, "eval_batches": 2, "log_interval": 5, "progress": False}
     base.update(kw)
     return TrainConfig(**base)
 
@@ -74,7 +81,7 @@ def test_get_batch_rejects_unknown_device():
 
 
 def test_schedule_values():
-    kw = dict(max_lr=1.0, warmup_steps=10, max_steps=110, min_lr=0.1)
+    kw = {"max_lr": 1.0, "warmup_steps": 10, "max_steps": 110, "min_lr": 0.1}
     assert lr_at(0, **kw) == pytest.approx(0.1)
     assert lr_at(9, **kw) == pytest.approx(1.0)
     assert lr_at(10, **kw) == pytest.approx(1.0)
@@ -82,7 +89,7 @@ def test_schedule_values():
     assert lr_at(110, **kw) == pytest.approx(0.1)
     assert lr_at(500, **kw) == pytest.approx(0.1)
     values = [lr_at(s, **kw) for s in range(10, 111)]
-    assert all(a >= b for a, b in zip(values, values[1:]))   # monotone decay
+    assert all(a >= b for a, b in itertools.pairwise(values))   # monotone decay
 
 
 def test_schedule_rejects_bad_arguments():
@@ -185,9 +192,9 @@ def test_estimate_loss_restores_training_mode():
     assert model.training
 
 
-@pytest.mark.parametrize("kw", [dict(max_steps=0), dict(batch_size=-1), dict(lr=0.0),
-                                dict(grad_accum=0), dict(grad_clip=-1.0),
-                                dict(warmup_steps=100, max_steps=10)])
+@pytest.mark.parametrize("kw", [{"max_steps": 0}, {"batch_size": -1}, {"lr": 0.0},
+                                {"grad_accum": 0}, {"grad_clip": -1.0},
+                                {"warmup_steps": 100, "max_steps": 10}])
 def test_config_rejects_bad_values(kw):
     with pytest.raises(ValueError):
         TrainConfig(**kw)

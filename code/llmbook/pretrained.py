@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -26,8 +26,19 @@ from torch import nn
 from llmbook.scale import SCALES, current_scale, pick
 from llmbook.train import History, TrainConfig, train
 
-__all__ = ["NAMES", "Recipe", "recipe", "corpus_text", "prepare", "model_dir",
-           "train_tiny_gpt", "save_tiny_gpt", "load_tiny_gpt", "tiny_gpt", "export_hf"]
+__all__ = [
+    "NAMES",
+    "Recipe",
+    "corpus_text",
+    "export_hf",
+    "load_tiny_gpt",
+    "model_dir",
+    "prepare",
+    "recipe",
+    "save_tiny_gpt",
+    "tiny_gpt",
+    "train_tiny_gpt",
+]
 
 NAMES = ("austen", "song_ci")
 VAL_FRACTION = 0.1
@@ -55,17 +66,17 @@ def recipe(name: str, scale: str | None = None) -> Recipe:
 
     if name == "austen":
         block = p(32, 128, 256)
-        model = dict(block_size=block, n_layer=p(1, 4, 6), n_head=p(2, 4, 6),
-                     n_embd=p(32, 128, 384), dropout=p(0.0, 0.0, 0.1))
-        steps = p(30, 600, 5000)
+        model = {"block_size": block, "n_layer": p(1, 4, 6), "n_head": p(2, 4, 6),
+                 "n_embd": p(32, 128, 384), "dropout": p(0.0, 0.0, 0.1)}
+        steps = p(30, 1000, 5000)
         cfg = TrainConfig(max_steps=steps, batch_size=p(8, 16, 64), block_size=block,
                           lr=p(3e-3, 2e-3, 1e-3), warmup_steps=p(3, 50, 200),
                           eval_interval=p(10, 100, 500), eval_batches=p(2, 10, 20),
                           log_interval=p(5, 20, 50), seed=0)
         return Recipe(name, p(100_000, 10**9, 10**9), "bpe", p(300, 1024, 2048), model, cfg)
     block = p(32, 64, 128)
-    model = dict(block_size=block, n_layer=p(1, 4, 6), n_head=p(2, 4, 6),
-                 n_embd=p(32, 128, 384), dropout=p(0.0, 0.0, 0.1))
+    model = {"block_size": block, "n_layer": p(1, 4, 6), "n_head": p(2, 4, 6),
+             "n_embd": p(32, 128, 384), "dropout": p(0.0, 0.0, 0.1)}
     steps = p(30, 300, 5000)
     cfg = TrainConfig(max_steps=steps, batch_size=p(8, 32, 64), block_size=block,
                       lr=p(3e-3, 2e-3, 1e-3), warmup_steps=p(3, 30, 200),

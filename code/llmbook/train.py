@@ -21,17 +21,24 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 
 from llmbook.device import autocast, get_device, grad_scaler
 
-__all__ = ["TrainConfig", "History", "get_batch", "lr_at", "make_optimizer",
-           "estimate_loss", "train"]
+__all__ = [
+    "History",
+    "TrainConfig",
+    "estimate_loss",
+    "get_batch",
+    "lr_at",
+    "make_optimizer",
+    "train",
+]
 
 
 # ---------------------------------------------------------------------------- data

@@ -12,7 +12,7 @@ from llmbook.train import lr_at
 @exercise("3.3.1")
 def _schedule(fn) -> None:
     expect(callable(fn), "pass the function itself: check('3.3.1', my_lr)")
-    args = dict(max_lr=1e-3, warmup=10, max_steps=100, min_lr=1e-4)
+    args = {"max_lr": 1e-3, "warmup": 10, "max_steps": 100, "min_lr": 1e-4}
     expect(math.isclose(fn(0, *args.values()), 1e-4, rel_tol=1e-6),
            "step 0 should get max_lr / warmup (the ramp starts at (step + 1) / warmup)")
     expect(math.isclose(fn(9, *args.values()), 1e-3, rel_tol=1e-6),
