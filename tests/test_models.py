@@ -323,3 +323,43 @@ def test_forward_compiles_without_graph_breaks():
     assert (torch.cat(steps, 1) - logits).abs().max() <= 1e-5
     with pytest.raises(RuntimeError, match="out of range"):
         compiled(torch.full((2, 7), V))
+
+
+def test_encoder_for_masked_lm_matches_hugging_face_bert():
+    from transformers import BertConfig, BertForMaskedLM
+    torch.manual_seed(0)
+    hf = BertForMaskedLM(BertConfig(vocab_size=V, hidden_size=32, num_hidden_layers=2,
+                                    num_attention_heads=4, intermediate_size=48,
+                                    max_position_embeddings=16, hidden_dropout_prob=0.0,
+                                    attention_probs_dropout_prob=0.0)).eval()
+    ours = EncoderForMaskedLM(enc_config(n_embd=32, n_head=4, mlp_hidden=48)).eval()
+    sd = hf.state_dict()
+    enc = ours.encoder
+    with torch.no_grad():
+        enc.embed.tok.weight.copy_(sd["bert.embeddings.word_embeddings.weight"])
+        enc.embed.pos.weight.copy_(sd["bert.embeddings.position_embeddings.weight"])
+        enc.types.weight.copy_(sd["bert.embeddings.token_type_embeddings.weight"])
+        enc.ln_embed.weight.copy_(sd["bert.embeddings.LayerNorm.weight"])
+        enc.ln_embed.bias.copy_(sd["bert.embeddings.LayerNorm.bias"])
+        for i, block in enumerate(enc.stack.blocks):
+            p = f"bert.encoder.layer.{i}."
+            for part in ("weight", "bias"):
+                block.attn.qkv.get_parameter(part).copy_(torch.cat(
+                    [sd[f"{p}attention.self.{n}.{part}"] for n in ("query", "key", "value")]))
+                block.attn.proj.get_parameter(part).copy_(sd[f"{p}attention.output.dense.{part}"])
+                block.ln_1.get_parameter(part).copy_(sd[f"{p}attention.output.LayerNorm.{part}"])
+                block.mlp.fc.get_parameter(part).copy_(sd[f"{p}intermediate.dense.{part}"])
+                block.mlp.proj.get_parameter(part).copy_(sd[f"{p}output.dense.{part}"])
+                block.ln_2.get_parameter(part).copy_(sd[f"{p}output.LayerNorm.{part}"])
+        for part in ("weight", "bias"):
+            ours.dense.get_parameter(part).copy_(sd[f"cls.predictions.transform.dense.{part}"])
+            ours.ln.get_parameter(part).copy_(sd[f"cls.predictions.transform.LayerNorm.{part}"])
+        ours.decoder.bias.copy_(sd["cls.predictions.bias"])
+    idx = torch.randint(0, V, (2, 10))
+    attention_mask = torch.ones(2, 10, dtype=torch.long)
+    attention_mask[1, 6:] = 0
+    types = torch.zeros_like(idx)
+    types[:, 5:] = 1
+    expected = hf(input_ids=idx, attention_mask=attention_mask, token_type_ids=types).logits
+    got, _ = ours(idx, attention_mask, token_type_ids=types)
+    assert (got - expected).abs().max() <= 1e-5
