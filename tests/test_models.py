@@ -363,3 +363,23 @@ def test_encoder_for_masked_lm_matches_hugging_face_bert():
     expected = hf(input_ids=idx, attention_mask=attention_mask, token_type_ids=types).logits
     got, _ = ours(idx, attention_mask, token_type_ids=types)
     assert (got - expected).abs().max() <= 1e-5
+
+
+def test_encoder_and_seq2seq_errors():
+    enc = Encoder(enc_config())
+    with pytest.raises(ValueError, match=r"attention_mask must have shape \(B, T\) = \(2, 5\)"):
+        enc(torch.zeros(2, 5, dtype=torch.long), attention_mask=torch.ones(2, 4))
+    with pytest.raises(ValueError, match="exceeds block_size=16"):
+        enc(torch.zeros(1, 17, dtype=torch.long))
+    with pytest.raises(ValueError, match="token_type_ids: token id 2 is out of range"):
+        enc(torch.zeros(1, 3, dtype=torch.long), token_type_ids=torch.full((1, 3), 2))
+    with pytest.raises(ValueError, match="position='rope'"):
+        enc_config(position="rope")
+    with pytest.raises(ValueError, match="activation='swish'"):
+        Seq2SeqConfig(activation="swish")
+    with pytest.raises(ValueError, match="divisible by n_head"):
+        Seq2SeqConfig(n_embd=30, n_head=4)
+    with pytest.raises(TypeError, match="needs a Seq2SeqConfig"):
+        Seq2Seq(enc_config())
+    cfg = Seq2SeqConfig(src_vocab_size=10, n_layer=1, n_head=2, n_embd=8)
+    assert Seq2SeqConfig.from_dict(cfg.to_dict()) == cfg
