@@ -75,3 +75,14 @@ def test_save_then_load_in_fresh_process_gives_identical_logits(trained_ci, tmp_
 def test_load_missing_model_raises(tmp_path):
     with pytest.raises(FileNotFoundError, match="no saved tiny GPT"):
         pretrained.load_tiny_gpt("austen", "ci", folder=tmp_path / "nothing")
+
+
+def test_export_to_hugging_face_gives_the_same_logits(trained_ci, tmp_path):
+    pytest.importorskip("llmbook.interop")
+    model, tok, hist = trained_ci
+    folder = pretrained.save_tiny_gpt(model, tok, "austen", "ci", hist, folder=tmp_path / "m")
+    hf = pretrained.export_hf("austen", tmp_path / "hf", "ci", folder=folder)
+    assert (tmp_path / "hf" / "config.json").exists()
+    ids = torch.tensor([tok.encode("Emma Woodhouse, handsome, clever")])
+    with torch.no_grad():
+        torch.testing.assert_close(hf(ids).logits, model(ids)[0], atol=1e-4, rtol=1e-4)

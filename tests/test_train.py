@@ -207,3 +207,16 @@ def test_train_rejects_bad_input():
         train(TinyLM(), cyclic_tokens(), config={"max_steps": 3})
     with pytest.raises(ValueError, match="too few"):
         train(TinyLM(), cyclic_tokens(), torch.arange(5), config=quiet())
+
+
+def test_checkpoint_dir_saves_the_trained_model(tmp_path):
+    pytest.importorskip("llmbook.checkpoint")
+    from llmbook import checkpoint
+    from llmbook.models import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=11, block_size=16, n_layer=1, n_head=2, n_embd=16))
+    train(model, cyclic_tokens(), config=quiet(max_steps=3), checkpoint_dir=tmp_path / "ck")
+    loaded = checkpoint.load(tmp_path / "ck")
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name

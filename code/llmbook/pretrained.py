@@ -208,13 +208,19 @@ def tiny_gpt(name: str, scale: str | None = None, device: str | torch.device | N
     return load_tiny_gpt(name, scale, device)
 
 
-def export_hf(name: str, out_dir: str | Path, scale: str | None = None):
-    """Save the tiny GPT ``name`` in Hugging Face format (needs :mod:`llmbook.interop`)."""
+def export_hf(name: str, out_dir: str | Path, scale: str | None = None,
+              folder: str | Path | None = None):
+    """Save the tiny GPT ``name`` in Hugging Face format (``save_pretrained``) to ``out_dir``
+    and return the Hugging Face model. Reads the model from ``folder`` if given, else
+    from :func:`tiny_gpt`. Needs :mod:`llmbook.interop`."""
     try:
         from llmbook.interop import to_hf
     except ImportError as err:
         raise ImportError("exporting needs llmbook.interop.to_hf, which is not available") from err
-    model, _ = tiny_gpt(name, scale)
+    if folder is not None:
+        model, _ = load_tiny_gpt(name, scale, "cpu", folder=folder)
+    else:
+        model, _ = tiny_gpt(name, scale, "cpu")
     hf_model = to_hf(model)
     hf_model.save_pretrained(str(out_dir))
     return hf_model
