@@ -1,0 +1,375 @@
+"""Benchmark: ``GPT`` against Hugging Face GPT-2, training and generation.
+
+Run ``python -m llmbook.bench`` (``--help`` for options). Two measurements per config:
+
+* **Training** tokens/s of ``GPT``, HF ``GPT2LMHeadModel`` with
+  ``attn_implementation="sdpa"`` and with ``"eager"``: same config, same initial
+  weights (copied with :func:`llmbook.interop.to_hf`), same batches, AdamW, and the same
+  loss (cross-entropy computed here on each model's logits).
+* **Generation** ms/token for 200 greedy tokens after a 16-token prompt: our KV cache,
+  our uncached loop, and HF ``generate`` (which uses its cache).
+
+Method (see the book's benchmarks page): implementations run interleaved
+(A B C A B C ...), each figure is the median of ``--repeats`` runs, and rows are
+compared by their ratio to the first row, measured in the same run. On CPU torch uses
+one thread unless ``--threads`` says otherwise. On GPU training runs under bf16 autocast
+with SDPA (optionally ``--compile``) and MFU is reported against the GPU's peak.
+
+Memory: on GPU the peak of ``torch.cuda.max_memory_allocated`` during a training step.
+On CPU (where PyTorch keeps no such counter) the bytes a training step must hold:
+parameters, gradients, AdamW state and the tensors saved for backward (counted once
+per storage with ``torch.autograd.graph.saved_tensors_hooks``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from llmbook.generate import generate
+from llmbook.interop import to_hf
+from llmbook.models import GPT, GPTConfig
+
+__all__ = ["BenchConfig", "CONFIGS", "QUICK", "run", "main", "flops_per_token",
+           "gpu_peak_flops"]
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """A model shape and the workload measured on it."""
+
+    name: str
+    n_layer: int
+    n_head: int
+    n_embd: int
+    block_size: int          # training sequence length T
+    vocab_size: int = 512
+    batch_size: int = 16
+    train_steps: int = 5     # timed steps per repeat (after warm-up)
+    prompt_len: int = 16
+    new_tokens: int = 200
+
+    def gpt_config(self, block_size: int | None = None) -> GPTConfig:
+        return GPTConfig(vocab_size=self.vocab_size, block_size=block_size or self.block_size,
+                         n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd,
+                         dropout=0.0)
+
+
+CONFIGS = {
+    "4l128": BenchConfig("4L/4H/128 T=128", 4, 4, 128, 128),
+    "6l384": BenchConfig("6L/6H/384 T=256", 6, 6, 384, 256, train_steps=2),
+}
+QUICK = BenchConfig("quick 2L/2H/64 T=32", 2, 2, 64, 32, batch_size=4, train_steps=2,
+                    prompt_len=16, new_tokens=8)
+
+# Dense bf16 peaks (fp16 for T4), FLOP/s; matched against torch.cuda.get_device_name().
+GPU_PEAKS = [("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("A100", 312e12),
+             ("L4", 121e12), ("T4", 65e12)]
+
+
+# ---------------------------------------------------------------------------- FLOPs
+def flops_per_token(config: GPTConfig, n_params: int) -> float:
+    """Training FLOPs per token, nanoGPT's estimate ``6 N + 12 L H Q T``.
+
+    ``N``: parameters without position embeddings; ``L`` layers, ``H`` heads, ``Q`` head
+    dimension, ``T`` sequence length (the attention scores and their use).
+    """
+    c = config
+    return 6 * n_params + 12 * c.n_layer * c.n_head * c.head_dim * c.block_size
+
+
+def gpu_peak_flops(device: torch.device) -> float | None:
+    """Peak dense bf16 FLOP/s of the current GPU, or None if unknown (or not a GPU)."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, peak in GPU_PEAKS:
+        if key in name:
+            return peak
+    return None
+
+
+# ------------------------------------------------------------------------- training
+@dataclass
+class Trainee:
+    """One implementation under test: a model, its optimizer and how to get logits."""
+
+    name: str
+    model: torch.nn.Module
+    logits: Callable[[torch.Tensor], torch.Tensor]
+    optimizer: torch.optim.Optimizer | None = None
+
+
+def _trainees(cfg: BenchConfig, device: torch.device, compile_: bool) -> list[Trainee]:
+    torch.manual_seed(0)
+    ours = GPT(cfg.gpt_config()).to(device)
+    models = [("llmbook GPT", ours)]
+    for impl in ("sdpa", "eager"):
+        models.append((f"HF GPT-2 {impl}", to_hf(ours, attn_implementation=impl).train()))
+    out = []
+    for name, model in models:
+        model.train()
+        runner = torch.compile(model) if compile_ else model
+        if isinstance(model, GPT):
+            def logits_of(x, runner=runner):
+                return runner(x)[0]
+        else:
+            def logits_of(x, runner=runner):
+                return runner(input_ids=x, use_cache=False).logits
+        opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1,
+                                fused=device.type == "cuda")
+        out.append(Trainee(name, model, logits_of, opt))
+    return out
+
+
+def _batches(cfg: BenchConfig, device: torch.device, n: int = 4) -> list[tuple]:
+    g = torch.Generator().manual_seed(0)
+    data = torch.randint(0, cfg.vocab_size, (n, cfg.batch_size, cfg.block_size + 1),
+                         generator=g)
+    return [(d[:, :-1].to(device), d[:, 1:].to(device)) for d in data]
+
+
+def _train_step(t: Trainee, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> float:
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        logits = t.logits(x)
+        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1))
+    loss.backward()
+    t.optimizer.step()
+    t.optimizer.zero_grad(set_to_none=True)
+    return loss.item()
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time_training(t: Trainee, batches: list, steps: int, device: torch.device) -> float:
+    """Tokens per second over ``steps`` training steps."""
+    _sync(device)
+    start = time.perf_counter()
+    for i in range(steps):
+        _train_step(t, *batches[i % len(batches)], device)
+    _sync(device)
+    x = batches[0][0]
+    return steps * x.numel() / (time.perf_counter() - start)
+
+
+def _memory_mib(t: Trainee, batch: tuple, device: torch.device) -> float:
+    """Peak CUDA memory of one step, or on CPU the bytes one step must hold (see module)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        _train_step(t, *batch, device)
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    params = {p.untyped_storage().data_ptr() for p in t.model.parameters()}
+    saved: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in params:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
+        x, y = batch
+        logits = t.logits(x)
+        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1))
+    loss.backward()
+    t.optimizer.step()
+    state = sum(v.nbytes for s in t.optimizer.state.values() for v in s.values()
+                if isinstance(v, torch.Tensor))
+    n_param_bytes = sum(p.nbytes for p in t.model.parameters())
+    t.optimizer.zero_grad(set_to_none=True)
+    return (sum(saved.values()) + 2 * n_param_bytes + state) / 2**20
+
+
+def bench_training(cfg: BenchConfig, device: torch.device, repeats: int,
+                   compile_: bool = False) -> list[dict]:
+    """Interleaved training runs of the three implementations; one dict per row."""
+    trainees = _trainees(cfg, device, compile_)
+    batches = _batches(cfg, device)
+    losses = {t.name: _train_step(t, *batches[0], device) for t in trainees}  # warm-up
+    for t in trainees:
+        _train_step(t, *batches[1], device)
+    runs: dict[str, list[float]] = {t.name: [] for t in trainees}
+    for _ in range(repeats):
+        for t in trainees:                                   # A B C A B C ...
+            runs[t.name].append(_time_training(t, batches, cfg.train_steps, device))
+    n_params = trainees[0].model.num_params(non_embedding=True)
+    per_token = flops_per_token(cfg.gpt_config(), n_params)
+    peak = gpu_peak_flops(device)
+    rows = []
+    for t in trainees:
+        tps = statistics.median(runs[t.name])
+        rows.append({
+            "config": cfg.name, "impl": t.name, "tokens_per_s": tps,
+            "tokens_per_s_runs": runs[t.name], "first_loss": losses[t.name],
+            "mem_mib": _memory_mib(t, batches[0], device),
+            "mfu": per_token * tps / peak if peak else None,
+        })
+    for row in rows:
+        row["ratio"] = row["tokens_per_s"] / rows[0]["tokens_per_s"]
+    return rows
+
+
+# ----------------------------------------------------------------------- generation
+def bench_generation(cfg: BenchConfig, device: torch.device, repeats: int) -> list[dict]:
+    """ms/token of greedy decoding: our KV cache, our uncached loop, HF ``generate``."""
+    torch.manual_seed(0)
+    block = max(cfg.block_size, cfg.prompt_len + cfg.new_tokens)
+    ours = GPT(cfg.gpt_config(block_size=block)).to(device).eval()
+    hf = to_hf(ours, attn_implementation="sdpa")
+    prompt = torch.randint(0, cfg.vocab_size, (1, cfg.prompt_len),
+                           generator=torch.Generator().manual_seed(1)).to(device)
+    n = cfg.new_tokens
+    ones = torch.ones_like(prompt)
+
+    def hf_generate() -> torch.Tensor:
+        return hf.generate(prompt, attention_mask=ones, max_new_tokens=n, min_new_tokens=n,
+                           do_sample=False, pad_token_id=0, eos_token_id=None)
+
+    runners = {
+        "llmbook KV cache": lambda: generate(ours, prompt, n, temperature=0),
+        "llmbook uncached": lambda: generate(ours, prompt, n, temperature=0, use_cache=False),
+        "HF generate (cache)": hf_generate,
+    }
+    outputs = {}
+    runs: dict[str, list[float]] = {name: [] for name in runners}
+    with torch.no_grad():
+        for name, fn in runners.items():                    # warm-up, and the tokens
+            outputs[name] = fn()
+        for _ in range(repeats):
+            for name, fn in runners.items():
+                _sync(device)
+                start = time.perf_counter()
+                fn()
+                _sync(device)
+                runs[name].append(1000 * (time.perf_counter() - start) / n)
+    first = next(iter(runners))
+    rows = []
+    for name in runners:
+        ms = statistics.median(runs[name])
+        rows.append({"config": cfg.name, "impl": name, "ms_per_token": ms,
+                     "ms_per_token_runs": runs[name],
+                     "same_tokens_as_first": bool(torch.equal(outputs[name], outputs[first]))})
+    for row in rows:
+        row["ratio"] = rows[0]["ms_per_token"] / row["ms_per_token"]   # speed vs first row
+    return rows
+
+
+# ------------------------------------------------------------------------------ run
+def run(configs: list[BenchConfig], device: torch.device, repeats: int = 3,
+        compile_: bool = False, threads: int | None = 1) -> dict:
+    """Measure every config; returns the JSON-ready result (keys: see ``main --help``)."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    if device.type == "cpu" and threads:
+        torch.set_num_threads(threads)
+    result = {
+        "device": _describe(device), "torch": torch.__version__,
+        "transformers": _transformers_version(), "python": platform.python_version(),
+        "threads": torch.get_num_threads(), "repeats": repeats, "compile": compile_,
+        "memory": ("torch.cuda.max_memory_allocated" if device.type == "cuda"
+                   else "params + grads + AdamW state + saved activations"),
+        "configs": {}, "train": [], "generate": [],
+    }
+    for cfg in configs:
+        result["configs"][cfg.name] = {**cfg.__dict__}
+        result["train"] += bench_training(cfg, device, repeats, compile_)
+        result["generate"] += bench_generation(cfg, device, repeats)
+    return result
+
+
+def _describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()})"
+
+
+def _transformers_version() -> str:
+    import transformers
+
+    return transformers.__version__
+
+
+def format_table(result: dict) -> str:
+    """The result as two plain-text tables (training, generation)."""
+    lines = [f"device: {result['device']}, torch {result['torch']}, threads "
+             f"{result['threads']}, median of {result['repeats']}", "",
+             f"{'config':<20} {'training':<22} {'tokens/s':>10} {'ratio':>6} "
+             f"{'mem MiB':>8} {'MFU':>6}"]
+    for r in result["train"]:
+        mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "-"
+        lines.append(f"{r['config']:<20} {r['impl']:<22} {r['tokens_per_s']:>10,.0f} "
+                     f"{r['ratio']:>6.2f} {r['mem_mib']:>8.1f} {mfu:>6}")
+    lines += ["", f"{'config':<20} {'generation':<22} {'ms/token':>10} {'speed':>6} same tokens"]
+    for r in result["generate"]:
+        lines.append(f"{r['config']:<20} {r['impl']:<22} {r['ms_per_token']:>10.2f} "
+                     f"{r['ratio']:>6.2f} {r['same_tokens_as_first']}")
+    lines.append(f"(memory: {result['memory']}; ratio and speed: relative to the first row)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(
+        prog="python -m llmbook.bench",
+        description="Training tokens/s and generation ms/token of llmbook's GPT vs Hugging "
+                    "Face GPT-2 (interleaved repeats, median, ratio to the first row).",
+        epilog="JSON keys: device, torch, transformers, python, threads, repeats, compile, "
+               "memory, configs, train [config, impl, tokens_per_s, tokens_per_s_runs, "
+               "ratio, mem_mib, mfu, first_loss], generate [config, impl, ms_per_token, "
+               "ms_per_token_runs, ratio, same_tokens_as_first].")
+    parser.add_argument("--quick", action="store_true",
+                        help="a seconds-long smoke run on a toy config (numbers mean little)")
+    parser.add_argument("--configs", default=",".join(CONFIGS),
+                        help=f"comma-separated, from {sorted(CONFIGS)} (default: all)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="interleaved repeats per figure (default 3; 1 with --quick)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: best)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1; 0 = leave torch's default)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the models")
+    parser.add_argument("--json", type=Path, default=None, help="also write the result here")
+    args = parser.parse_args(argv)
+
+    from llmbook.device import get_device
+
+    device = torch.device(args.device) if args.device else get_device()
+    if args.quick:
+        configs = [QUICK]
+    else:
+        names = [n.strip() for n in args.configs.split(",") if n.strip()]
+        unknown = [n for n in names if n not in CONFIGS]
+        if unknown:
+            parser.error(f"unknown config(s) {unknown}; choose from {sorted(CONFIGS)}")
+        configs = [CONFIGS[n] for n in names]
+    repeats = args.repeats or (1 if args.quick else 3)
+    result = run(configs, device, repeats=repeats, compile_=args.compile,
+                 threads=args.threads or None)
+    result["quick"] = args.quick
+    print(format_table(result))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2, default=_json_default))
+        print(f"wrote {args.json}")
+    return result
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return str(value)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
