@@ -187,3 +187,15 @@ def test_kv_cache_buffers_and_errors():
         cache.reorder(torch.tensor([0.0, 1.0]))
     cache.reorder(torch.tensor([1, 1, 0]))
     assert cache.batch_size == 3 and torch.equal(cache.k[0][2, :, :4], k[0])
+
+
+def test_gqa_with_expanded_kv_heads_gives_the_same_result(monkeypatch):
+    """The path taken on CUDA when SDPA cannot group K/V heads itself."""
+    import llmbook.attention as attn_module
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(32, 4, n_kv_head=2)
+    x = torch.randn(2, 6, 32)
+    mask = padding_mask(torch.tensor([6, 4]), 6)
+    native = mha(x, mask=mask, causal=True)
+    monkeypatch.setattr(attn_module, "_sdpa_groups_kv", lambda q, m: False)
+    assert (mha(x, mask=mask, causal=True) - native).abs().max() <= TOL

@@ -256,6 +256,19 @@ class KVCache:
 
 # ------------------------------------------------------------------ multi-head module
 
+def _sdpa_groups_kv(q: torch.Tensor, mask: torch.Tensor | None) -> bool:
+    """Whether SDPA's ``enable_gqa`` is the fast way for these inputs.
+
+    On CPU its flash kernel takes grouped K/V heads directly. On CUDA only the flash
+    kernel does (fp16/bf16, no explicit mask); otherwise SDPA would fall back to its slow
+    math kernel, so repeating the K/V heads first (letting the memory-efficient kernel
+    run) is better.
+    """
+    if not q.is_cuda:
+        return True
+    return mask is None and q.dtype in (torch.float16, torch.bfloat16)
+
+
 IMPLS = ("sdpa", "scratch")
 
 
@@ -351,20 +364,28 @@ class MultiHeadAttention(nn.Module):
                 mask = tri if mask is None else mask & tri
         dropout_p = self.dropout if self.training else 0.0
         if self.impl == "sdpa" and not self.record_weights:
+            gqa = self.n_kv_head != self.n_head
+            if gqa and not _sdpa_groups_kv(q, mask):
+                k, v = self._expand_kv(k, v)
+                gqa = False
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
-                                               is_causal=is_causal,
-                                               enable_gqa=self.n_kv_head != self.n_head)
+                                               is_causal=is_causal, enable_gqa=gqa)
         else:
             y = self._scratch(q, k, v, mask, dropout_p)
         B, _, T, _ = y.shape
         y = y.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim)
         return self.resid_dropout(self.proj(y))
 
+    def _expand_kv(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, H_kv, Tk, D) -> (B, H, Tk, D)``: each K/V head repeated for its query group."""
+        rep = self.n_head // self.n_kv_head
+        if rep == 1:
+            return k, v
+        return k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
+
     def _scratch(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                  mask: torch.Tensor | None, dropout_p: float) -> torch.Tensor:
-        rep = self.n_head // self.n_kv_head
-        if rep > 1:
-            k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
+        k, v = self._expand_kv(k, v)
         out, weights = attention(q, k, v, mask=mask)
         if self.record_weights:
             self.last_weights = weights.detach()
