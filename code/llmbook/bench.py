@@ -40,8 +40,15 @@ from llmbook.generate import generate
 from llmbook.interop import to_hf
 from llmbook.models import GPT, GPTConfig
 
-__all__ = ["BenchConfig", "CONFIGS", "QUICK", "run", "main", "flops_per_token",
-           "gpu_peak_flops"]
+__all__ = [
+    "CONFIGS",
+    "QUICK",
+    "BenchConfig",
+    "flops_per_token",
+    "gpu_peak_flops",
+    "main",
+    "run",
+]
 
 
 @dataclass(frozen=True)
@@ -304,10 +311,10 @@ def _transformers_version() -> str:
 
 def format_table(result: dict) -> str:
     """The result as two plain-text tables (training, generation)."""
-    lines = [f"device: {result['device']}, torch {result['torch']}, threads "
-             f"{result['threads']}, median of {result['repeats']}", "",
-             f"{'config':<20} {'training':<22} {'tokens/s':>10} {'ratio':>6} "
-             f"{'mem MiB':>8} {'MFU':>6}"]
+    lines = [(f"device: {result['device']}, torch {result['torch']}, threads "
+             f"{result['threads']}, median of {result['repeats']}"), "",
+             (f"{'config':<20} {'training':<22} {'tokens/s':>10} {'ratio':>6} "
+             f"{'mem MiB':>8} {'MFU':>6}")]
     for r in result["train"]:
         mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "-"
         lines.append(f"{r['config']:<20} {r['impl']:<22} {r['tokens_per_s']:>10,.0f} "
