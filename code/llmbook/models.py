@@ -258,6 +258,13 @@ class GPT(nn.Module):
     token embedding ``wte`` (+ learned positions ``wpe``) -> dropout -> ``n_layer``
     causal ``Block``s (RoPE inside attention if ``position="rope"``) -> final norm
     ``ln_f`` -> ``lm_head`` (weight shared with ``wte`` if ``tie_embeddings``).
+
+    Example::
+
+        model = GPT(GPTConfig.preset("tiny-gpt2"))
+        logits, loss = model(idx, targets)     # training: idx, targets (B, T) int64
+        maps = model.attention_maps(idx)       # n_layer tensors (B, n_head, T, T), to plot
+        cache = model.new_cache(batch_size=B)  # decoding: see llmbook.attention.KVCache
     """
 
     def __init__(self, config: GPTConfig) -> None:
