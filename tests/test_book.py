@@ -138,3 +138,17 @@ def test_glue_is_rendered(site, pages):
     raw = {p: re.findall(r"\{glue[:\w]*\}`[^`]+`", html) for p, html in pages.items()}
     raw = {p: found for p, found in raw.items() if found}
     assert not raw, f"glue roles left unrendered: {raw}"
+
+
+def test_notebook_pages_that_plot_show_figures(site, toc):
+    """A notebook that draws with matplotlib must show its figures (no Agg backend leak)."""
+    blank = []
+    for f in notebook_pages(site, toc):
+        source = (site / "_sources" / f"{f}.ipynb").read_text(encoding="utf-8")
+        if "plt." not in source and "matplotlib" not in source:
+            continue
+        html = (site / f"{f}.html").read_text(encoding="utf-8")
+        images = re.findall(r"<img[^>]*src=\"([^\"]*_images/[^\"]+)\"", html)
+        if not images or not all(local_target(site, f"{f}.html", s).is_file() for s in images):
+            blank.append(f)
+    assert not blank, f"notebook pages that plot but show no figure: {blank}"
