@@ -225,3 +225,10 @@ def test_load_rejects_foreign_json(tmp_path):
     path.write_text("{}")
     with pytest.raises(ValueError, match="not a saved"):
         BPETokenizer.load(path)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_gpt2_matches_reference_on_any_text(gpt2, gpt2_reference, text):
+    assert gpt2.encode(text) == gpt2_reference.encode(text).ids
+    assert gpt2.decode(gpt2.encode(text)) == text

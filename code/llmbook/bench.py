@@ -75,7 +75,11 @@ class BenchConfig:
 CONFIGS = {
     "4l128": BenchConfig("4L/4H/128 T=128", 4, 4, 128, 128),
     "6l384": BenchConfig("6L/6H/384 T=256", 6, 6, 384, 256, train_steps=2),
+    # GPT-2 small's shape (vocab padded to a multiple of 64) for GPUs: --configs gpt2
+    "gpt2": BenchConfig("GPT-2 124M T=1024", 12, 12, 768, 1024, vocab_size=50304,
+                        batch_size=8, train_steps=10),
 }
+DEFAULT_CONFIGS = ("4l128", "6l384")
 QUICK = BenchConfig("quick 2L/2H/64 T=32", 2, 2, 64, 32, batch_size=4, train_steps=2,
                     prompt_len=16, new_tokens=8)
 
@@ -338,8 +342,9 @@ def main(argv: list[str] | None = None) -> dict:
                "ms_per_token_runs, ratio, same_tokens_as_first].")
     parser.add_argument("--quick", action="store_true",
                         help="a seconds-long smoke run on a toy config (numbers mean little)")
-    parser.add_argument("--configs", default=",".join(CONFIGS),
-                        help=f"comma-separated, from {sorted(CONFIGS)} (default: all)")
+    parser.add_argument("--configs", default=",".join(DEFAULT_CONFIGS),
+                        help=f"comma-separated, from {sorted(CONFIGS)} "
+                             f"(default: {','.join(DEFAULT_CONFIGS)}; gpt2 is for GPUs)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="interleaved repeats per figure (default 3; 1 with --quick)")
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: best)")
