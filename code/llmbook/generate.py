@@ -167,25 +167,15 @@ def beam_search(model: GPT, idx: torch.Tensor, max_new_tokens: int, num_beams: i
             candidates = (scores.unsqueeze(-1) + logp).view(B, K * V)
             top_scores, top_ids = candidates.topk(min(2 * K, K * V), dim=-1)   # (B, 2K)
             next_beam = torch.zeros(B, K, dtype=torch.long, device=device)
-            next_token = torch.zeros(B, K, dtype=torch.long, device=device)
+            next_token = torch.full((B, K), eos_token_id or 0, dtype=torch.long, device=device)
             next_score = torch.full((B, K), float("-inf"), device=device)
             for b in range(B):
                 if done[b]:
-                    next_token[b] = eos_token_id if eos_token_id is not None else 0
                     continue
-                n = 0
-                for rank, (s, flat) in enumerate(zip(top_scores[b].tolist(),
-                                                     top_ids[b].tolist())):
-                    beam, token = divmod(flat, V)
-                    if token == eos_token_id:
-                        if rank < K and s > float("-inf"):
-                            seq = torch.cat([beams[b, beam], beams.new_tensor([token])])
-                            finished[b].append((s / step ** length_penalty, seq))
-                        continue
-                    next_beam[b, n], next_token[b, n], next_score[b, n] = beam, token, s
-                    n += 1
-                    if n == K:
-                        break
+                kept = _select_beams(top_scores[b].tolist(), top_ids[b].tolist(), V, K,
+                                     eos_token_id, beams[b], step ** length_penalty, finished[b])
+                for n, (beam, token, score) in enumerate(kept):
+                    next_beam[b, n], next_token[b, n], next_score[b, n] = beam, token, score
                 finished[b] = sorted(finished[b], key=lambda h: -h[0])[:K]
                 best_running = next_score[b, 0].item() / step ** length_penalty
                 done[b] = len(finished[b]) == K and finished[b][-1][0] >= best_running
@@ -202,6 +192,27 @@ def beam_search(model: GPT, idx: torch.Tensor, max_new_tokens: int, num_beams: i
         model.train(was_training)
     return _best_hypotheses(beams, scores, finished, done, length_penalty, T,
                             T + max_new_tokens, eos_token_id)
+
+
+def _select_beams(scores: list[float], ids: list[int], V: int, K: int, eos: int | None,
+                  beams: torch.Tensor, norm: float,
+                  finished: list[tuple[float, torch.Tensor]]) -> list[tuple[int, int, float]]:
+    """One row's step: walk the best candidates (flat ids ``beam * V + token``) in order.
+
+    A candidate ending in ``eos`` among the top ``K`` joins ``finished`` (its score divided
+    by ``norm``); the others fill the next ``K`` beams. Returns ``(beam, token, score)``s.
+    """
+    kept: list[tuple[int, int, float]] = []
+    for rank, (score, flat) in enumerate(zip(scores, ids)):
+        beam, token = divmod(flat, V)
+        if token == eos:
+            if rank < K and score > float("-inf"):
+                finished.append((score / norm, torch.cat([beams[beam], beams.new_tensor([token])])))
+            continue
+        kept.append((beam, token, score))
+        if len(kept) == K:
+            break
+    return kept
 
 
 def _best_hypotheses(beams: torch.Tensor, scores: torch.Tensor,
