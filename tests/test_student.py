@@ -49,8 +49,9 @@ def synthetic_notebook():
         v4.new_code_cell("import llmbook"),
         v4.new_markdown_cell("Exercise 0.1.1 — write `double`."),
         tagged(SOLVED_FUNCTION, "solution", "hide-input"),
-        v4.new_code_cell('llmbook.exercises.check("0.1.1", double)'),
+        v4.new_code_cell('llmbook.exercises.check("0.1.1", double)\nprint("twice 5 is", double(5))'),
         tagged("assert double(21) == 42", "remove-cell"),
+        tagged('assert not llmbook.exercises.check("0.1.1", lambda x: x)', "remove-cell"),
         tagged(SOLVED_TOP_LEVEL, "solution", "hide-input"),
         v4.new_code_cell('llmbook.exercises.check("0.1.2", n_words)'),
         tagged("assert 1 + 1 == 2", "remove-cell"),
@@ -80,7 +81,14 @@ def test_solutions_are_replaced_by_stubs():
 def test_hidden_asserts_on_solutions_are_dropped_others_kept():
     text = sources(student.student_notebook(synthetic_notebook()))
     assert "double(21)" not in text
+    assert "lambda x: x)" not in text, "hidden tests of the check itself are dropped"
     assert "assert 1 + 1 == 2" in text
+
+
+def test_check_cell_keeps_only_what_runs_without_the_solution():
+    nb = student.student_notebook(synthetic_notebook())
+    check_cell = next(c for c in nb.cells if 'check("0.1.1"' in c.source)
+    assert check_cell.source == 'llmbook.exercises.check("0.1.1", double)'
 
 
 def test_outputs_are_stripped_and_notebook_is_valid():

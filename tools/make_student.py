@@ -9,8 +9,11 @@ In a cell tagged ``solution`` every block between ``# BEGIN SOLUTION`` and
   the notebook still runs from top to bottom and the check says "not attempted yet".
 
 Lines of the block that start with ``# Hint:`` are kept. Hidden cells (tagged
-``remove-cell``) that use a name a solution cell defines are dropped: they test the
-solution, which the student's check cell now does. Outputs are stripped.
+``remove-cell``) that use a name a solution cell defines, or that call ``check`` (tests
+of the checks themselves), are dropped: the student's check cell does that job. In the
+check cell after a solution, statements other than the ``check(...)`` call that use the
+solution's names are dropped too, so that the cell reports "not attempted yet" instead
+of failing. Outputs are stripped.
 
 Usage: python tools/make_student.py SRC DST    (SRC, DST: notebooks or folders)
 """
@@ -62,6 +65,27 @@ def used_names(source: str) -> set[str]:
     except SyntaxError:
         return set()
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+def is_check_call(node: ast.stmt) -> bool:
+    """True for a statement ``check(...)`` or ``....check(...)`` (possibly assigned)."""
+    call = getattr(node, "value", None)
+    if not isinstance(call, ast.Call):
+        return False
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return name == "check"
+
+
+def keep_checks(source: str, solution_names: set[str]) -> str:
+    """The check cell without statements (other than checks) that use solution names."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    kept = [ast.get_source_segment(source, node) for node in tree.body
+            if is_check_call(node) or not used_names(ast.unparse(node)) & solution_names]
+    return "\n".join(k for k in kept if k)
 
 
 def stub(block: list[str], indent: str, exercise_id: str) -> list[str]:
@@ -117,15 +141,21 @@ def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     nb = nbformat.from_dict(nb)
     solution_names: set[str] = set()
     cells = []
+    after_solution = False
     for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and after_solution and CHECK_RE.search(cell.source):
+            cell.source = keep_checks(cell.source, solution_names)
+            after_solution = False
         if cell.cell_type == "code" and "solution" in tags(cell):
+            after_solution = True
             if not any(BEGIN_RE.match(line) for line in cell.source.splitlines()):
                 raise StudentError(f"cell {i} is tagged solution but has no # BEGIN SOLUTION")
             solution_names |= defined_names(cell.source)
             cell.source = strip_solutions(cell.source, exercise_id_after(nb.cells, i))
             cell.metadata["tags"] = [t for t in tags(cell) if t not in ("solution", "hide-input")]
-        elif cell.cell_type == "code" and HIDDEN_TAG in tags(cell) and \
-                used_names(cell.source) & solution_names:
+        elif cell.cell_type == "code" and HIDDEN_TAG in tags(cell) and (
+                used_names(cell.source) & (solution_names | {"check"})
+                or CHECK_RE.search(cell.source)):
             continue
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
