@@ -4,7 +4,6 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from llmbook.flash import blockwise_attention, online_softmax
 
 

@@ -21,7 +21,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["online_softmax", "blockwise_attention"]
+__all__ = ["blockwise_attention", "online_softmax"]
 
 
 def _check_block_size(block_size: int) -> None:

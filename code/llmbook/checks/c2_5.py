@@ -1,7 +1,8 @@
 """Checks for notebook 2.5 (the Transformer block)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F

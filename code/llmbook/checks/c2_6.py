@@ -1,8 +1,8 @@
 """Checks for notebook 2.6 (attention at scale)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Callable
 
 import torch
 
