@@ -34,13 +34,14 @@ import numpy as np
 UNK = "<unk>"
 SMOOTHINGS = ("add_k", "kneser_ney")
 
-_WORD_RE = re.compile(r"[a-z]+(?:'[a-z]+)?|[0-9]+|[.,!?;:\"()\-]")
+_WORD_RE = re.compile(r"(?:mrs|mr|dr|st)\.|[a-z]+(?:'[a-z]+)?|[0-9]+|[.,!?;:\"()\-]")
 
 
 def word_tokens(text: str) -> list[str]:
-    """Lower-cased words and punctuation marks: ``"Mr. Darcy!"`` -> ``['mr', '.', 'darcy', '!']``.
+    """Lower-cased words and punctuation marks: ``"Mr. Darcy!"`` -> ``['mr.', 'darcy', '!']``.
 
-    Apostrophes inside words are kept (``"don't"`` is one token); other characters
+    The titles Mr., Mrs., Dr. and St. keep their full stop (it does not end a sentence);
+    apostrophes inside words are kept (``"don't"`` is one token); other characters
     (underscores used for italics, for instance) are dropped.
     """
     if not isinstance(text, str):
