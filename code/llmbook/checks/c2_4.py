@@ -73,8 +73,8 @@ def check_rope(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
            "by the angle m * 10000^(-2i/D).")
     expect(not _close(out, _rope(x, interleaved=True)),
            "You rotated neighbouring pairs (x0, x1), (x2, x3), ...: that is the original "
-           "RoFormer layout. Here use the half-split layout of Llama: pair i is "
-           "(x[i], x[i + D/2]).")
+           "RoFormer layout. Here use the 'rotate half' layout of Hugging Face's Llama: "
+           "pair i is (x[i], x[i + D/2]).")
     expect(not _close(out, _rope(x, sign=-1.0)), "You rotate the wrong way: use "
            "(x1 cos - x2 sin, x1 sin + x2 cos).")
     expect(not _close(out, _rope(x, offset=1)), "Positions start at 0, so row 0 is unchanged.")
