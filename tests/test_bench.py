@@ -35,8 +35,8 @@ def test_quick_run_writes_documented_json(tmp_path, capsys):
     impls = [row["impl"] for row in result["train"]]
     assert impls == ["llmbook GPT", "HF GPT-2 sdpa", "HF GPT-2 eager"]
     for row in result["train"]:
-        assert {"config", "impl", "tokens_per_s", "tokens_per_s_runs", "ratio", "mem_mib",
-                "mfu", "first_loss"} <= row.keys()
+        assert {"config", "impl", "tokens_per_s", "tokens_per_s_runs", "tokens_per_cpu_s",
+                "ratio", "ratio_cpu", "mem_mib", "mfu", "first_loss"} <= row.keys()
         assert row["tokens_per_s"] > 0 and row["mem_mib"] > 0
     assert result["train"][0]["ratio"] == 1.0
     # same weights, same batch, same loss: the first losses agree across implementations
@@ -46,7 +46,8 @@ def test_quick_run_writes_documented_json(tmp_path, capsys):
     assert [row["impl"] for row in gen] == ["llmbook KV cache", "llmbook uncached",
                                             "HF generate (cache)"]
     for row in gen:
-        assert {"ms_per_token", "ms_per_token_runs", "ratio", "same_tokens_as_first"} <= row.keys()
+        assert {"ms_per_token", "ms_per_token_runs", "cpu_ms_per_token", "ratio", "ratio_cpu",
+                "same_tokens_as_first"} <= row.keys()
         assert row["same_tokens_as_first"] is True   # greedy: all three decode the same tokens
 
 

@@ -11,7 +11,8 @@ Run ``python -m llmbook.bench`` (``--help`` for options). Two measurements per c
 
 Method (see the book's benchmarks page): implementations run interleaved
 (A B C A B C ...), each figure is the median of ``--repeats`` runs, and rows are
-compared by their ratio to the first row, measured in the same run. On CPU torch uses
+compared by their ratio to the first row, measured in the same run. Each figure is
+also given in process CPU time, which a busy shared machine disturbs less. On CPU torch uses
 one thread unless ``--threads`` says otherwise. On GPU training runs under bf16 autocast
 with SDPA (optionally ``--compile``) and MFU is reported against the GPU's peak.
 
@@ -165,15 +166,37 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time_training(t: Trainee, batches: list, steps: int, device: torch.device) -> float:
-    """Tokens per second over ``steps`` training steps."""
-    _sync(device)
-    start = time.perf_counter()
-    for i in range(steps):
-        _train_step(t, *batches[i % len(batches)], device)
-    _sync(device)
-    x = batches[0][0]
-    return steps * x.numel() / (time.perf_counter() - start)
+class Stopwatch:
+    """Wall-clock and process CPU time of a block: ``with Stopwatch(device) as sw: ...``.
+
+    On a shared CPU the wall clock also counts time spent waiting for a core; the
+    process's CPU time (``time.process_time``) does not, so it is the steadier figure
+    there. On GPU only the wall clock means anything (after a synchronize).
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.wall = self.cpu = 0.0
+
+    def __enter__(self) -> Stopwatch:  # noqa: PYI034
+        _sync(self.device)
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _sync(self.device)
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = time.process_time() - self._cpu
+
+
+def _time_training(t: Trainee, batches: list, steps: int,
+                   device: torch.device) -> tuple[float, float]:
+    """Tokens per second of wall clock and per second of CPU time over ``steps`` steps."""
+    with Stopwatch(device) as sw:
+        for i in range(steps):
+            _train_step(t, *batches[i % len(batches)], device)
+    tokens = steps * batches[0][0].numel()
+    return tokens / sw.wall, tokens / sw.cpu
 
 
 def _memory_mib(t: Trainee, batch: tuple, device: torch.device) -> float:
@@ -213,9 +236,12 @@ def bench_training(cfg: BenchConfig, device: torch.device, repeats: int,
     for t in trainees:
         _train_step(t, *batches[1], device)
     runs: dict[str, list[float]] = {t.name: [] for t in trainees}
+    cpu_runs: dict[str, list[float]] = {t.name: [] for t in trainees}
     for _ in range(repeats):
         for t in trainees:                                   # A B C A B C ...
-            runs[t.name].append(_time_training(t, batches, cfg.train_steps, device))
+            wall, cpu = _time_training(t, batches, cfg.train_steps, device)
+            runs[t.name].append(wall)
+            cpu_runs[t.name].append(cpu)
     n_params = trainees[0].model.num_params(non_embedding=True)
     per_token = flops_per_token(cfg.gpt_config(), n_params)
     peak = gpu_peak_flops(device)
@@ -225,11 +251,13 @@ def bench_training(cfg: BenchConfig, device: torch.device, repeats: int,
         rows.append({
             "config": cfg.name, "impl": t.name, "tokens_per_s": tps,
             "tokens_per_s_runs": runs[t.name], "first_loss": losses[t.name],
+            "tokens_per_cpu_s": statistics.median(cpu_runs[t.name]),
             "mem_mib": _memory_mib(t, batches[0], device),
             "mfu": per_token * tps / peak if peak else None,
         })
     for row in rows:
         row["ratio"] = row["tokens_per_s"] / rows[0]["tokens_per_s"]
+        row["ratio_cpu"] = row["tokens_per_cpu_s"] / rows[0]["tokens_per_cpu_s"]
     return rows
 
 
@@ -256,25 +284,27 @@ def bench_generation(cfg: BenchConfig, device: torch.device, repeats: int) -> li
     }
     outputs = {}
     runs: dict[str, list[float]] = {name: [] for name in runners}
+    cpu_runs: dict[str, list[float]] = {name: [] for name in runners}
     with torch.no_grad():
         for name, fn in runners.items():                    # warm-up, and the tokens
             outputs[name] = fn()
         for _ in range(repeats):
             for name, fn in runners.items():
-                _sync(device)
-                start = time.perf_counter()
-                fn()
-                _sync(device)
-                runs[name].append(1000 * (time.perf_counter() - start) / n)
+                with Stopwatch(device) as sw:
+                    fn()
+                runs[name].append(1000 * sw.wall / n)
+                cpu_runs[name].append(1000 * sw.cpu / n)
     first = next(iter(runners))
     rows = []
     for name in runners:
         ms = statistics.median(runs[name])
         rows.append({"config": cfg.name, "impl": name, "ms_per_token": ms,
                      "ms_per_token_runs": runs[name],
+                     "cpu_ms_per_token": statistics.median(cpu_runs[name]),
                      "same_tokens_as_first": bool(torch.equal(outputs[name], outputs[first]))})
     for row in rows:
         row["ratio"] = rows[0]["ms_per_token"] / row["ms_per_token"]   # speed vs first row
+        row["ratio_cpu"] = rows[0]["cpu_ms_per_token"] / row["cpu_ms_per_token"]
     return rows
 
 
@@ -315,19 +345,24 @@ def _transformers_version() -> str:
 
 def format_table(result: dict) -> str:
     """The result as two plain-text tables (training, generation)."""
-    lines = [(f"device: {result['device']}, torch {result['torch']}, threads "
-             f"{result['threads']}, median of {result['repeats']}"), "",
-             (f"{'config':<20} {'training':<22} {'tokens/s':>10} {'ratio':>6} "
-             f"{'mem MiB':>8} {'MFU':>6}")]
+    head = (f"device: {result['device']}, torch {result['torch']}, threads "
+            f"{result['threads']}, median of {result['repeats']}")
+    train_head = (f"{'config':<20} {'training':<22} {'tokens/s':>10} {'ratio':>6} "
+                  f"{'ratio CPU-time':>14} {'mem MiB':>8} {'MFU':>6}")
+    lines = [head, "", train_head]
     for r in result["train"]:
         mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "-"
         lines.append(f"{r['config']:<20} {r['impl']:<22} {r['tokens_per_s']:>10,.0f} "
-                     f"{r['ratio']:>6.2f} {r['mem_mib']:>8.1f} {mfu:>6}")
-    lines += ["", f"{'config':<20} {'generation':<22} {'ms/token':>10} {'speed':>6} same tokens"]
+                     f"{r['ratio']:>6.2f} {r['ratio_cpu']:>14.2f} {r['mem_mib']:>8.1f} "
+                     f"{mfu:>6}")
+    gen_head = (f"{'config':<20} {'generation':<22} {'ms/token':>10} {'speed':>6} "
+                f"{'speed CPU-time':>14} same tokens")
+    lines += ["", gen_head]
     for r in result["generate"]:
         lines.append(f"{r['config']:<20} {r['impl']:<22} {r['ms_per_token']:>10.2f} "
-                     f"{r['ratio']:>6.2f} {r['same_tokens_as_first']}")
-    lines.append(f"(memory: {result['memory']}; ratio and speed: relative to the first row)")
+                     f"{r['ratio']:>6.2f} {r['ratio_cpu']:>14.2f} {r['same_tokens_as_first']}")
+    lines.append(f"(memory: {result['memory']}; ratio and speed: relative to the first row, "
+                 "from wall-clock medians; the CPU-time columns use process CPU time)")
     return "\n".join(lines)
 
 
@@ -337,9 +372,10 @@ def main(argv: list[str] | None = None) -> dict:
         description="Training tokens/s and generation ms/token of llmbook's GPT vs Hugging "
                     "Face GPT-2 (interleaved repeats, median, ratio to the first row).",
         epilog="JSON keys: device, torch, transformers, python, threads, repeats, compile, "
-               "memory, configs, train [config, impl, tokens_per_s, tokens_per_s_runs, "
-               "ratio, mem_mib, mfu, first_loss], generate [config, impl, ms_per_token, "
-               "ms_per_token_runs, ratio, same_tokens_as_first].")
+               "memory, configs, quick, train [config, impl, tokens_per_s, "
+               "tokens_per_s_runs, tokens_per_cpu_s, ratio, ratio_cpu, mem_mib, mfu, "
+               "first_loss], generate [config, impl, ms_per_token, ms_per_token_runs, "
+               "cpu_ms_per_token, ratio, ratio_cpu, same_tokens_as_first].")
     parser.add_argument("--quick", action="store_true",
                         help="a seconds-long smoke run on a toy config (numbers mean little)")
     parser.add_argument("--configs", default=",".join(DEFAULT_CONFIGS),
