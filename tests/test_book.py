@@ -17,8 +17,10 @@ CDN_RE = re.compile(r"(?:src|href)\s*=\s*[\"'](?:https?:)?//[^\"']*(?:%s)" %
                     "|".join(re.escape(h) for h in CDN_HOSTS), re.I)
 CDN_ANYWHERE_RE = re.compile(r"(?:https?:)?//[\w.-]*(?:%s)" % "|".join(re.escape(h) for h in CDN_HOSTS), re.I)
 SCRIPT_SRC_RE = re.compile(r"<script[^>]*\bsrc=\"([^\"]+)\"")
+# myst-nb renders an error output as <div class="output traceback highlight-ipythontb">;
+# docutils shows a broken directive or role as a "system-message" box.
 ERROR_MARKERS = ("Traceback (most recent call last)", 'class="output traceback',
-                 'class="system-message"', "output error")
+                 "highlight-ipythontb", 'class="system-message"')
 
 
 @pytest.fixture(scope="session")
