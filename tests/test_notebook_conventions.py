@@ -142,3 +142,14 @@ def test_references_parse_and_every_citation_exists():
     missing = {name: sorted(keys - set(entries)) for name, keys in cited_keys().items()
                if keys - set(entries)}
     assert not missing, f"citations of keys not in book/references.bib: {missing}"
+
+
+MATH_RE = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$", re.S)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_glue_is_not_inside_math(path):
+    """A {glue} role inside $...$ is not rendered: it shows up as raw text in the page."""
+    bad = [m.group(0) for c in read(path).cells if c.cell_type == "markdown"
+           for m in MATH_RE.finditer(c.source) if "{glue" in m.group(0)]
+    assert not bad, f"glue roles inside maths (glue a formatted string instead): {bad}"
