@@ -75,7 +75,7 @@ class BenchConfig:
 
 CONFIGS = {
     "4l128": BenchConfig("4L/4H/128 T=128", 4, 4, 128, 128),
-    "6l384": BenchConfig("6L/6H/384 T=256", 6, 6, 384, 256, train_steps=2),
+    "6l384": BenchConfig("6L/6H/384 T=256", 6, 6, 384, 256, batch_size=8, train_steps=2),
     # GPT-2 small's shape (vocab padded to a multiple of 64) for GPUs: --configs gpt2
     "gpt2": BenchConfig("GPT-2 124M T=1024", 12, 12, 768, 1024, vocab_size=50304,
                         batch_size=8, train_steps=10),
