@@ -32,7 +32,7 @@ run_pytest() {
 run_pytest unit tests --ignore=tests/test_book.py
 
 "$VENV/bin/python" tools/prepare_ci_book.py "$CI_DIR" _build/offline || failed+=("prepare $CI_DIR")
-run_pytest notebooks --nbmake --overwrite --nbmake-timeout="$NB_TIMEOUT" \
+run_pytest notebooks --nbmake --overwrite --nbmake-timeout="$NB_TIMEOUT" --durations=0 \
   "$CI_DIR/chapters"
 n_notebooks=$(find "$CI_DIR/chapters" -name "*.ipynb" -not -path "*/.ipynb_checkpoints/*" | wc -l)
 n_run=$("$VENV/bin/python" tools/test_summary.py --count "$REPORTS/notebooks.xml")
