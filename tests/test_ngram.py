@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import numpy as np
 import pytest
-
 from llmbook.ngram import UNK, NGramLM, detokenize, word_tokens
 
-TOY = "the cat sat on the mat . the dog sat on the log .".split()
+TOY = ["the", "cat", "sat", "on", "the", "mat", ".", "the", "dog", "sat", "on", "the", "log", "."]
 
 
 @pytest.mark.parametrize("smoothing", ["add_k", "kneser_ney"])
@@ -40,8 +40,8 @@ def test_kneser_ney_bigram_by_hand():
     lm = NGramLM.fit(TOY, n=2, smoothing="kneser_ney", discount=d)
     V = len(lm.vocab)
     # unigram level: continuation counts N1+(. w) over the number of distinct bigram types
-    bigram_types = len(set(zip(TOY, TOY[1:])))
-    cont = {w: len({a for a, b in zip(TOY, TOY[1:]) if b == w}) for w in set(TOY)}
+    bigram_types = len(set(pairwise(TOY)))
+    cont = {w: len({a for a, b in pairwise(TOY) if b == w}) for w in set(TOY)}
     distinct_words = len(cont) - (0 if TOY[0] in {b for b in TOY[1:]} else 1)
     p_uni_cat = (cont["cat"] - d) / bigram_types + d * distinct_words / bigram_types / V
     # bigram level: "the" seen 4 times with 4 distinct followers
@@ -56,7 +56,7 @@ def test_perplexity_of_uniform_model_is_vocab_size():
 
 def test_perplexity_is_exp_of_mean_nll_and_handles_unknown_words():
     lm = NGramLM.fit(TOY, n=2, smoothing="kneser_ney")
-    text = "the zebra sat on the mat .".split()
+    text = ["the", "zebra", "sat", "on", "the", "mat", "."]
     logps = lm.token_logprobs(text)
     assert len(logps) == len(text) - 1
     assert lm.perplexity(text) == pytest.approx(math.exp(-sum(logps) / len(logps)))
@@ -96,11 +96,11 @@ def test_word_tokens_and_detokenize():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(n=0), "positive int"),
-    (dict(n=2, smoothing="good_turing"), "unknown smoothing"),
-    (dict(n=2, k=0.0), "k > 0"),
-    (dict(n=2, smoothing="kneser_ney", discount=1.5), "discount"),
-    (dict(n=50), "at least n=50"),
+    ({"n": 0}, "positive int"),
+    ({"n": 2, "smoothing": "good_turing"}, "unknown smoothing"),
+    ({"n": 2, "k": 0.0}, "k > 0"),
+    ({"n": 2, "smoothing": "kneser_ney", "discount": 1.5}, "discount"),
+    ({"n": 50}, "at least n=50"),
 ])
 def test_bad_arguments_are_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -81,7 +81,7 @@ class NGramLM:
     @classmethod
     def fit(cls, tokens: Sequence[Hashable], n: int, smoothing: str = "add_k",
             k: float = 1.0, discount: float = 0.75,
-            vocab: Sequence[Hashable] | None = None) -> "NGramLM":
+            vocab: Sequence[Hashable] | None = None) -> NGramLM:
         """Count the n-grams of ``tokens`` (a sequence of length T) and return the model.
 
         ``vocab`` defaults to the distinct tokens of ``tokens`` (in first-seen order) plus
