@@ -55,3 +55,17 @@ def seeded():
     from llmbook import seed_everything
 
     seed_everything(0)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models and tensors: one torch thread avoids oversubscribing a shared CPU.
+
+    Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

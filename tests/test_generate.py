@@ -8,14 +8,7 @@ import torch
 from llmbook.generate import beam_search, generate, sample_next, top_k_filter, top_p_filter
 from llmbook.models import GPT, GPTConfig
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models decode token by token: one thread avoids oversubscription on shared CPUs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(preset: str, seed: int = 0, **overrides) -> GPT:
