@@ -12,7 +12,6 @@ import time
 
 import pytest
 import torch
-
 from llmbook import checkpoint
 from llmbook.models import GPT, GPTConfig
 from llmbook.tokenizers import CharTokenizer

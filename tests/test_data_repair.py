@@ -6,7 +6,6 @@ import hashlib
 import json
 
 import pytest
-
 from llmbook import data
 from llmbook.data import core
 from llmbook.data.fetching import MARKER, Source

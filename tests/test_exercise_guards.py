@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from llmbook.exercises import Incorrect, TooSlow, check, exercise, expect
 
 
@@ -40,7 +39,7 @@ def test_the_answers_own_except_exception_cannot_swallow_the_limit(capsys):
             try:
                 while True:
                     pass
-            except Exception:
+            except Exception:  # noqa: BLE001, S110 (the point of the test)
                 pass
 
     assert check("0.9.1", sneaky, time_limit=0.3) is False
@@ -91,3 +90,18 @@ def test_expect_refuses_non_truth_values():
 def test_kind_must_be_a_type_or_callable():
     with pytest.raises(TypeError, match="kind must be a type"):
         exercise("0.9.9", kind="float")
+
+
+def test_an_alarm_set_by_the_caller_survives_a_check():
+    import signal
+
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *a: fired.append(1))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 30.0)
+        assert check("0.9.1", lambda x: 2 * x, time_limit=5) is True
+        left, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 0 < left <= 30.0 and not fired
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -8,7 +8,6 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from llmbook.attention import attention
 from llmbook.flash import blockwise_attention, online_softmax
 

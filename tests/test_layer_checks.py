@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-
 from llmbook.generate import sample_next
 from llmbook.layers import MLP, LayerNorm, RMSNorm, SwiGLU
 from llmbook.models import (

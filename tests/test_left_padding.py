@@ -10,10 +10,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from llmbook.generate import generate
 from llmbook.models import GPT, GPTConfig
-from llmbook.positions import RoPE, LearnedPositions, apply_rope
+from llmbook.positions import LearnedPositions, RoPE, apply_rope
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -144,3 +143,14 @@ def test_cached_forward_with_mask_over_cache_and_new_tokens():
     torch.testing.assert_close(tail, full[:, 4:], atol=2e-5, rtol=1e-4)
     with pytest.raises(ValueError, match=r"attention_mask must have shape \(B, T\) = \(2, 7\)"):
         model(idx[:, :1], cache=cache, attention_mask=mask)
+
+
+def test_no_attention_row_is_ever_fully_masked():
+    """Padding queries see themselves, so no kernel (CPU or GPU) meets an empty row."""
+    from llmbook.models import _mask_and_positions
+
+    keep = torch.tensor([[0, 0, 0, 1, 1], [1, 1, 1, 1, 1]])
+    mask, pos = _mask_and_positions(keep, None, 2, 3, 2, 16)       # 2 cached + 3 new
+    assert mask.shape == (2, 1, 3, 5) and mask.any(-1).all()
+    assert pos.tolist() == [[0, 0, 1], [2, 3, 4]]
+    assert not mask[0, 0, 2, :2].any()                             # real query: pads hidden

@@ -10,7 +10,6 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from llmbook.attention import MultiHeadAttention, attention, causal_mask, padding_mask
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from llmbook import checkpoint
 from llmbook.models import GPT, GPTConfig
 from llmbook.train import TrainConfig, train

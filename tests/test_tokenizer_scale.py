@@ -8,7 +8,6 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from llmbook.tokenizers import ENDOFTEXT, BPETokenizer, _merge
 
 SAMPLE = ("It's a truth universally acknowledged, that a single man in possession of a good "

@@ -10,7 +10,6 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from llmbook import checkpoint
 from llmbook.models import GPT, GPTConfig
 from llmbook.train import TrainConfig, TrainingDiverged, get_batch, train

@@ -17,8 +17,8 @@ __all__ = [
     "finite",
     "float_tensor",
     "int_tensor",
-    "positive_int",
     "nonneg_int",
+    "positive_int",
     "shape_str",
 ]
 

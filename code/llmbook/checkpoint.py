@@ -189,7 +189,7 @@ def _read_meta(directory: Path) -> dict:
     if meta["kind"] not in KINDS:
         raise ValueError(f"{path}: unknown model kind {meta['kind']!r}; known: {sorted(KINDS)}")
     if not isinstance(meta["config"], dict):
-        raise ValueError(f"{path}: 'config' must be a JSON object, got "
+        raise TypeError(f"{path}: 'config' must be a JSON object, got "
                          f"{type(meta['config']).__name__}")
     return meta
 
@@ -210,7 +210,7 @@ def _check_weights_match(model: nn.Module, weights: Path) -> None:
     """Compare the file's tensor names and shapes with the model the config builds."""
     try:
         with safe_open(str(weights), framework="pt") as f:
-            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
     except (SafetensorError, OSError) as err:
         raise ValueError(f"{weights} is not a readable safetensors file: {err}") from err
     expected = {k: tuple(t.shape) for k, t in model.state_dict().items()}
@@ -292,7 +292,7 @@ def check_tokenizer(model: nn.Module, tokenizer: Any) -> None:
     config = getattr(model, "config", None)
     if config is None or not dataclasses.is_dataclass(config):
         raise TypeError(f"expected an llmbook model, got {type(model).__name__}")
-    want = getattr(config, "vocab_size", None) or getattr(config, "tgt_vocab")
+    want = getattr(config, "vocab_size", None) or config.tgt_vocab
     got = getattr(tokenizer, "vocab_size", None)
     if not isinstance(got, int):
         raise TypeError(f"tokenizer must have an int vocab_size, got {type(tokenizer).__name__}")

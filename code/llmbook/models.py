@@ -339,7 +339,8 @@ class GPT(nn.Module):
             attention_mask: ``(B, cache.length + T)`` bool or 0/1 ints, 1 = real token,
                 0 = padding, covering the cached tokens and the new ones (as Hugging
                 Face's). Padded keys are never attended to. Left padding is the one
-                that suits generation (see :func:`llmbook.generate.generate`).
+                that suits generation (see :func:`llmbook.generate.generate`). With a
+                cache, pass the mask on every call (the cache does not remember it).
             position_ids: ``(B, T)`` positions of the new tokens. ``None`` = counted
                 from the mask (``cumsum(attention_mask) - 1``, padding at 0), so a
                 left-padded row gets the same positions as the same row alone; without
@@ -499,7 +500,7 @@ def _key_mask(attention_mask: torch.Tensor | None, B: int, T: int,
 def _mask_and_positions(attention_mask: torch.Tensor | None,
                         position_ids: torch.Tensor | None, B: int, T: int, offset: int,
                         block_size: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """The key mask ``(B, 1, 1, offset + T)`` and positions ``(B, T)`` of ``GPT.forward``.
+    """The mask ``(B, 1, T, offset + T)`` and positions ``(B, T)`` of ``GPT.forward``.
 
     Positions default to ``cumsum(mask) - 1`` over the whole sequence (padding clamped to
     0), sliced to the ``T`` new tokens; ``None`` (consecutive positions) without a mask.
@@ -507,14 +508,17 @@ def _mask_and_positions(attention_mask: torch.Tensor | None,
     mask = None
     if attention_mask is not None:
         keep = _check_attention_mask(attention_mask, B, offset + T)
-        mask = padding_mask(keep)
+        # Every query may also see itself, so a padding query never has an empty row:
+        # real queries are unchanged, and no attention kernel meets a fully masked row.
+        cols = torch.arange(offset + T, device=keep.device)
+        itself = cols[None, :] == (offset + torch.arange(T, device=keep.device))[:, None]
+        mask = padding_mask(keep) | itself                           # (B, 1, T, offset + T)
         if position_ids is None:
             position_ids = (keep.long().cumsum(-1) - 1).clamp(min=0)[:, offset:]
-    if position_ids is not None:
-        if not isinstance(position_ids, torch.Tensor) or tuple(position_ids.shape) != (B, T):
-            shape = (tuple(position_ids.shape) if isinstance(position_ids, torch.Tensor)
-                     else type(position_ids).__name__)
-            raise ValueError(f"position_ids must have shape (B, T) = {(B, T)}, got {shape}")
+    if position_ids is not None and (not isinstance(position_ids, torch.Tensor)
+                                     or tuple(position_ids.shape) != (B, T)):
+        raise ValueError(f"position_ids must have shape (B, T) = {(B, T)}, got "
+                         f"{_shape(position_ids)}")
     return mask, position_ids
 
 
