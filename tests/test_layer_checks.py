@@ -123,3 +123,41 @@ def test_token_type_ids_shape_and_range():
 def test_sampling_helper_rejects_bad_temperatures(t):
     with pytest.raises(ValueError, match="temperature must be a finite number >= 0"):
         sample_next(torch.randn(2, 5), temperature=t)
+
+
+def test_cache_masks_and_feed_forwards_name_bad_shapes():
+    from llmbook.attention import KVCache, causal_mask, padding_mask
+
+    cache = KVCache(1, 2, 2, 4, 4)
+    with pytest.raises(ValueError, match=r"must both be \(B, n_kv_head, T, head_dim\), got \(2, 2, 4\)"):
+        cache.append(0, torch.zeros(2, 2, 4), torch.zeros(2, 2, 4))
+    with pytest.raises(ValueError, match=r"index values must lie in \[0, batch_size=2\)"):
+        cache.reorder(torch.tensor([0, 5]))
+    with pytest.raises(ValueError, match=r"lengths must lie in \[0, T=5\], got \[3, 9\]"):
+        padding_mask(torch.tensor([3, 9]), 5)
+    with pytest.raises(ValueError, match="T must be a positive int"):
+        causal_mask(True)
+    with pytest.raises(ValueError, match=r"MLP: x must have shape \(\.\.\., C=8\), got \(2, 6\)"):
+        MLP(8)(torch.zeros(2, 6))
+    with pytest.raises(ValueError, match=r"SwiGLU: x must have shape"):
+        SwiGLU(8)(torch.zeros(2, 6))
+
+
+def test_tokenizer_files_with_bad_merges_are_named(tmp_path):
+    from llmbook.tokenizers import BPETokenizer
+
+    tok = BPETokenizer.train("the then there " * 20, 270)
+    tok.save(tmp_path / "t.json")
+    import json
+
+    data = json.loads((tmp_path / "t.json").read_text(encoding="utf-8"))
+    data["merges"][0] = "abc"
+    (tmp_path / "t.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match="merge 1 must be two tokens"):
+        BPETokenizer.load(tmp_path / "t.json")
+    (tmp_path / "t.json").write_text('{"format": "llmbook.BPETokenizer/1"}', encoding="utf-8")
+    with pytest.raises(ValueError, match="lacks"):
+        BPETokenizer.load(tmp_path / "t.json")
+    (tmp_path / "t.json").write_text('{"form', encoding="utf-8")
+    with pytest.raises(ValueError, match="not a saved llmbook BPETokenizer"):
+        BPETokenizer.load(tmp_path / "t.json")

@@ -165,3 +165,22 @@ def test_train_on_a_memmap(tmp_path):
     train(a, mm, config=_cfg(max_steps=3))
     train(b, DATA, config=_cfg(max_steps=3))
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_nan_weights_after_the_last_step_are_reported_without_checkpoints():
+    model = _model()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    real_step = opt.step
+    count = {"n": 0}
+
+    def step(*args, **kwargs):
+        out = real_step(*args, **kwargs)
+        count["n"] += 1
+        if count["n"] == 3:                            # the last of three steps
+            with torch.no_grad():
+                model.wte.weight[0, 0] = float("inf")
+        return out
+
+    opt.step = step
+    with pytest.raises(TrainingDiverged, match=r"weight wte.weight is inf .* step 3"):
+        train(model, DATA, config=_cfg(max_steps=3, grad_clip=None), optimizer=opt)

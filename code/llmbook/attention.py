@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from llmbook._validate import boolean, finite, float_tensor, positive_int
+from llmbook._validate import boolean, finite, float_tensor, positive_int, shape_str
 from llmbook.positions import apply_rope
 
 __all__ = ["KVCache", "MultiHeadAttention", "attention", "causal_allowed", "causal_mask",
@@ -46,8 +46,7 @@ __all__ = ["KVCache", "MultiHeadAttention", "attention", "causal_allowed", "caus
 
 def causal_mask(T: int, device: torch.device | str | None = None) -> torch.Tensor:
     """Lower-triangular ``(T, T)`` bool mask: query ``i`` may attend to keys ``j <= i``."""
-    if not isinstance(T, int) or T < 1:
-        raise ValueError(f"causal_mask: T must be a positive int, got {T!r}")
+    positive_int("causal_mask: T", T)
     return torch.ones(T, T, dtype=torch.bool, device=device).tril()
 
 
@@ -71,6 +70,10 @@ def padding_mask(lengths_or_mask: torch.Tensor, T: int | None = None) -> torch.T
             raise TypeError(f"padding_mask: lengths must be integers, got {x.dtype}")
         if T is None:
             raise ValueError("padding_mask: give T together with lengths (B,)")
+        positive_int("padding_mask: T", T)
+        if x.numel() and (int(x.min()) < 0 or int(x.max()) > T):
+            raise ValueError(f"padding_mask: lengths must lie in [0, T={T}], got "
+                             f"{x.tolist()[:8]}")
         keep = torch.arange(T, device=x.device)[None, :] < x[:, None]     # (B, T)
     elif x.dim() == 2:
         if T is not None and x.size(1) != T:
@@ -274,8 +277,12 @@ class KVCache:
         Returns views of all keys and values so far, ``(B, n_kv_head, length + T,
         head_dim)``. Does not move ``length``: call ``advance(T)`` once per forward.
         """
+        if (not isinstance(k, torch.Tensor) or not isinstance(v, torch.Tensor)
+                or k.dim() != 4 or v.shape != k.shape):
+            raise ValueError(f"KVCache: keys and values must both be (B, n_kv_head, T, "
+                             f"head_dim), got {shape_str(k)} / {shape_str(v)}")
         B, H, T, D = k.shape
-        if (B, H, D) != (self.batch_size, self.n_kv_head, self.head_dim) or v.shape != k.shape:
+        if (B, H, D) != (self.batch_size, self.n_kv_head, self.head_dim):
             raise ValueError(f"KVCache: keys {tuple(k.shape)} / values {tuple(v.shape)} do not "
                              f"fit buffers (B={self.batch_size}, n_kv_head={self.n_kv_head}, "
                              f"T, head_dim={self.head_dim})")
@@ -307,9 +314,13 @@ class KVCache:
         ``B_new`` may differ from ``B`` (e.g. expanding one prompt into ``num_beams``).
         Returns ``self``.
         """
-        if index.dim() != 1 or index.is_floating_point():
+        if (not isinstance(index, torch.Tensor) or index.dim() != 1
+                or index.is_floating_point() or index.dtype == torch.bool):
             raise ValueError(f"KVCache.reorder: index must be 1-D integers, got "
-                             f"{tuple(index.shape)} {index.dtype}")
+                             f"{shape_str(index)} {getattr(index, 'dtype', '')}")
+        if index.numel() and (int(index.min()) < 0 or int(index.max()) >= self.batch_size):
+            raise ValueError(f"KVCache.reorder: index values must lie in [0, batch_size="
+                             f"{self.batch_size}), got {index.tolist()[:8]}")
         if self.k:
             index = index.to(self.device)
             self.k = [t.index_select(0, index) for t in self.k]

@@ -62,6 +62,12 @@ def make_norm(kind: str, ndim: int, bias: bool, eps: float) -> nn.Module:
     raise ValueError(f"unknown norm {kind!r}; use 'layernorm' or 'rmsnorm'")
 
 
+def _check_width(x: torch.Tensor, C: int, who: str) -> None:
+    if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.size(-1) != C:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{who}: x must have shape (..., C={C}), got {shape}")
+
+
 def _check_sizes(n_embd: int, hidden: int | None, bias: bool, dropout: float) -> int:
     """Validate a feed-forward net's arguments; returns ``hidden`` (default ``4 * n_embd``)."""
     positive_int("n_embd", n_embd)
@@ -89,6 +95,7 @@ class MLP(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_width(x, self.fc.in_features, "MLP")
         h = self.fc(x)
         if self.activation == "gelu_tanh":
             h = F.gelu(h, approximate="tanh")
@@ -117,4 +124,5 @@ class SwiGLU(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_width(x, self.gate.in_features, "SwiGLU")
         return self.dropout(self.down(F.silu(self.gate(x)) * self.up(x)))

@@ -190,13 +190,14 @@ class BPETokenizer:
     @classmethod
     def from_gpt2(cls, encoder_json_path: str | Path, vocab_bpe_path: str | Path) -> BPETokenizer:
         """Load GPT-2's tokenizer: ``encoder.json`` (token -> id) and ``vocab.bpe`` (merges)."""
-        encoder = json.loads(Path(encoder_json_path).read_text(encoding="utf-8"))
+        try:
+            encoder = json.loads(Path(encoder_json_path).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{encoder_json_path} is not a valid encoder.json: {err}") from err
+        if not isinstance(encoder, dict):
+            raise ValueError(f"{encoder_json_path} must map tokens to ids (a JSON object)")
         lines = Path(vocab_bpe_path).read_text(encoding="utf-8").split("\n")
-        merge_lines = [ln for ln in lines[1:] if ln.strip()]  # line 0 is "#version: 0.2"
-        merges = []
-        for line in merge_lines:
-            a, b = line.split(" ")
-            merges.append((_from_printable(a), _from_printable(b)))
+        merges = _parse_merges(lines[1:], vocab_bpe_path)  # line 0 is "#version: 0.2"
         specials = {tok: i for tok, i in encoder.items() if tok == ENDOFTEXT}
         vocab = {i: _from_printable(tok) for tok, i in encoder.items() if tok not in specials}
         return cls(vocab, merges, specials, GPT2_PATTERN)
@@ -336,14 +337,17 @@ class BPETokenizer:
     @classmethod
     def load(cls, path: str | Path) -> BPETokenizer:
         """Read a tokenizer written by :meth:`save`."""
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        if data.get("format") != "llmbook.BPETokenizer/1":
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path} is not a saved llmbook BPETokenizer: {err}") from err
+        if not isinstance(data, dict) or data.get("format") != "llmbook.BPETokenizer/1":
             raise ValueError(f"{path} is not a saved llmbook BPETokenizer")
+        missing = [k for k in ("vocab", "merges", "special_tokens", "pattern") if k not in data]
+        if missing:
+            raise ValueError(f"{path}: saved tokenizer lacks {missing}")
         vocab = {i: _from_printable(tok) for tok, i in data["vocab"].items()}
-        merges = []
-        for line in data["merges"]:
-            a, b = line.split(" ")
-            merges.append((_from_printable(a), _from_printable(b)))
+        merges = _parse_merges(data["merges"], path)
         return cls(vocab, merges, data["special_tokens"], data["pattern"])
 
     def __repr__(self) -> str:
@@ -352,6 +356,20 @@ class BPETokenizer:
 
 
 # ------------------------------------------------------------------ training helpers
+def _parse_merges(lines: Iterable[str], where: object) -> list[tuple[bytes, bytes]]:
+    """``"a b"`` lines (GPT-2's printable alphabet) -> byte pairs; blank lines skipped."""
+    merges = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        parts = line.split(" ")
+        if len(parts) != 2 or not all(parts):
+            raise ValueError(f"{where}: merge {n} must be two tokens separated by one space, "
+                             f"got {line!r}")
+        merges.append((_from_printable(parts[0]), _from_printable(parts[1])))
+    return merges
+
+
 def _texts(text: str | Iterable[str | os.PathLike]) -> Iterator[str]:
     """One string, or each item of an iterable: a str, or a path read as UTF-8."""
     if isinstance(text, str):

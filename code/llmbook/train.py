@@ -312,6 +312,8 @@ def train(model: nn.Module, train_data: torch.Tensor, val_data: torch.Tensor | N
         last = step == cfg.max_steps - 1
         if (step + 1) % every == 0 or last:
             watch.check(step)                                  # the one sync
+        if last:
+            watch.check_weights(model, step + 1)
         if (step + 1) % cfg.log_interval == 0 or last:
             _report(bar, losses, step, cfg.log_interval, lr)
         if (step + 1) % cfg.eval_interval == 0 or last:
