@@ -197,7 +197,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
         allowed = mask
     if attn_bias is not None:
         check_bias(attn_bias, scores.shape, q.device)
-        scores = scores + attn_bias
+        scores = scores + attn_bias.to(scores.dtype)
         finite = ~torch.isneginf(attn_bias)
         allowed = finite if allowed is None else allowed & finite
     if causal:
