@@ -76,7 +76,7 @@ def layer_draft(model: GPT, n_layer: int) -> GPT:
 class _Shell(GPT):
     """A ``GPT`` whose modules are borrowed from another one (see :func:`layer_draft`)."""
 
-    def __init__(self, model: GPT, n_layer: int) -> None:          # noqa: D107
+    def __init__(self, model: GPT, n_layer: int) -> None:
         nn.Module.__init__(self)
         from dataclasses import replace
 
