@@ -1,7 +1,8 @@
 """Decoding: turn next-token distributions into text, one token at a time.
 
 ``generate`` samples (or, at ``temperature=0``, picks greedily) from a ``GPT``, with
-optional top-k and top-p (nucleus) filtering, with or without the KV cache.
+optional top-k, top-p (nucleus) and min-p filtering and a repetition penalty, with or
+without the KV cache.
 ``beam_search`` keeps the ``num_beams`` most probable continuations instead of one.
 
 Each step runs the model on the tokens so far and uses only the last position's
@@ -18,7 +19,8 @@ import torch.nn.functional as F
 
 from llmbook.models import GPT, _check_attention_mask
 
-__all__ = ["beam_search", "generate", "sample_next", "top_k_filter", "top_p_filter"]
+__all__ = ["beam_search", "generate", "min_p_filter", "repetition_penalty", "sample_next",
+           "top_k_filter", "top_p_filter"]
 
 
 # ------------------------------------------------------------------- filtering
@@ -48,13 +50,47 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     return logits.masked_fill(drop, float("-inf"))
 
 
+def min_p_filter(logits: torch.Tensor, min_p: float) -> torch.Tensor:
+    """Min-p filtering: keep the tokens whose probability is at least ``min_p`` times
+    that of the most probable token, set the rest to ``-inf``.
+
+    ``logits (..., V) -> (..., V)``. Unlike top-p, the cut moves with the model's
+    confidence: a peaked distribution keeps few tokens, a flat one many. The most
+    probable token is always kept (Nguyen et al. 2024; ``transformers``' ``min_p``).
+    """
+    _check_min_p(min_p)
+    probs = logits.float().softmax(dim=-1)
+    keep = probs >= min_p * probs.amax(dim=-1, keepdim=True)
+    return logits.masked_fill(~keep, float("-inf"))
+
+
+def repetition_penalty(logits: torch.Tensor, context: torch.Tensor,
+                       penalty: float) -> torch.Tensor:
+    """Discourage tokens already present in ``context``: CTRL's repetition penalty.
+
+    ``logits (B, V)``, ``context (B, T)`` int64 (prompt and generated tokens) ->
+    ``(B, V)``. The logit of every token that occurs in its row's context is divided by
+    ``penalty`` if positive and multiplied by it if negative, so ``penalty > 1`` always
+    lowers it (Keskar et al. 2019, as ``transformers``' ``repetition_penalty`` does). It
+    does not matter how often a token occurred; ``penalty = 1`` changes nothing.
+    """
+    _check_penalty(penalty)
+    if context.dim() != 2 or context.size(0) != logits.size(0) or context.is_floating_point():
+        raise ValueError(f"context must be (B, T) integer ids with B={logits.size(0)}, got "
+                         f"{tuple(context.shape)} {context.dtype}")
+    seen = logits.gather(-1, context)                                      # (B, T)
+    seen = torch.where(seen > 0, seen / penalty, seen * penalty)
+    return logits.scatter(-1, context, seen)
+
+
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
                 top_p: float | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+                generator: torch.Generator | None = None,
+                min_p: float | None = None) -> torch.Tensor:
     """One next token per row from ``logits (B, V)``: returns ``(B, 1)`` int64.
 
     ``temperature=0`` is greedy (argmax); otherwise the logits are divided by the
-    temperature, filtered by ``top_k`` then ``top_p``, and sampled.
+    temperature, filtered by ``top_k``, then ``top_p``, then ``min_p``, and sampled.
     """
     _check_temperature(temperature)
     if temperature == 0:
@@ -64,6 +100,8 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
         logits = top_k_filter(logits, top_k)
     if top_p is not None:
         logits = top_p_filter(logits, top_p)
+    if min_p is not None:
+        logits = min_p_filter(logits, min_p)
     return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator)
 
 
@@ -72,7 +110,8 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
 def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, use_cache: bool = True,
              generator: torch.Generator | None = None,
-             attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+             attention_mask: torch.Tensor | None = None, min_p: float | None = None,
+             repetition_penalty: float = 1.0) -> torch.Tensor:
     """Continue each prompt row by ``max_new_tokens`` tokens.
 
     Args:
@@ -89,6 +128,10 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
             Padding is never attended to and positions count from each row's first real
             token, so every row continues exactly as it would alone (greedy decoding
             gives the same tokens as one prompt at a time). New tokens are real.
+        min_p: optional min-p filter (see :func:`min_p_filter`), applied after top-p.
+        repetition_penalty: ``> 1`` lowers the logits of tokens already in the row
+            (prompt included) before any other step, greedy too (see
+            :func:`llmbook.generate.repetition_penalty`); ``1`` = off.
 
     Returns:
         ``(B, T + max_new_tokens)`` int64: the prompts (padding included) followed by
@@ -97,6 +140,9 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
     _check_model(model)
     B, T = _check_prompt(model, idx)
     _check_sampling(max_new_tokens, temperature, top_k, top_p, generator, idx.device)
+    if min_p is not None:
+        _check_min_p(min_p)
+    _check_penalty(repetition_penalty)
     block = model.config.block_size
     if use_cache and T + max_new_tokens > block:
         raise ValueError(f"prompt ({T}) + max_new_tokens ({max_new_tokens}) exceeds "
@@ -117,7 +163,10 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
             if not use_cache:
                 lo = max(0, t - block)                                  # the whole context
                 logits, _ = model(out[:, lo:t], attention_mask=_upto(keep, lo, t))
-            out[:, t:t + 1] = sample_next(logits[:, -1], temperature, top_k, top_p, generator)
+            last = logits[:, -1]
+            if repetition_penalty != 1.0:
+                last = _penalise(last, out[:, :t], repetition_penalty)
+            out[:, t:t + 1] = sample_next(last, temperature, top_k, top_p, generator, min_p)
             if use_cache and t + 1 < T + max_new_tokens:
                 logits, _ = model(out[:, t:t + 1], cache=cache,         # one new token
                                   attention_mask=_upto(keep, 0, t + 1))
@@ -272,6 +321,20 @@ def _check_temperature(temperature: object) -> None:
     if (not isinstance(temperature, (int, float)) or isinstance(temperature, bool)
             or not math.isfinite(temperature) or temperature < 0):
         raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+
+
+_penalise = repetition_penalty       # generate's argument of the same name shadows it
+
+
+def _check_min_p(p: object) -> None:
+    if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"min_p must be a float in [0, 1], got {p!r}")
+
+
+def _check_penalty(penalty: object) -> None:
+    if (not isinstance(penalty, (int, float)) or isinstance(penalty, bool)
+            or not math.isfinite(penalty) or penalty <= 0):
+        raise ValueError(f"repetition_penalty must be a finite number > 0, got {penalty!r}")
 
 
 def _check_model(model: object) -> None:
