@@ -4,6 +4,9 @@
 #   2. notebooks                      pytest --nbmake over every notebook, run in a copy of
 #                                     the book in _ci/ and saved there with their outputs
 #                                     (not under _build/: nbmake skips any path through it)
+#      executed-notebook checks       tools/finish_notebooks.py stamps the executed copies
+#                                     (as make book does); pytest tests/test_executed.py
+#                                     checks them (no duplicated output, no progress bars)
 #   3. the book                       jupyter-book build -W of that copy, execution off,
 #                                     so the HTML shows exactly what step 2 executed
 #   4. built-HTML checks              pytest tests/test_book.py on _ci/_build/html
@@ -29,7 +32,7 @@ run_pytest() {
   case $rc in 0|1|5) ;; *) failed+=("$name (pytest exit $rc)") ;; esac
 }
 
-run_pytest unit tests --ignore=tests/test_book.py
+run_pytest unit tests --ignore=tests/test_book.py --ignore=tests/test_executed.py
 
 "$VENV/bin/python" tools/prepare_ci_book.py "$CI_DIR" _build/offline || failed+=("prepare $CI_DIR")
 run_pytest notebooks --nbmake --overwrite --nbmake-timeout="$NB_TIMEOUT" --durations=0 \
@@ -37,6 +40,8 @@ run_pytest notebooks --nbmake --overwrite --nbmake-timeout="$NB_TIMEOUT" --durat
 n_notebooks=$(find "$CI_DIR/chapters" -name "*.ipynb" -not -path "*/.ipynb_checkpoints/*" | wc -l)
 n_run=$("$VENV/bin/python" tools/test_summary.py --count "$REPORTS/notebooks.xml")
 [ "$n_run" = "$n_notebooks" ] || failed+=("nbmake ran $n_run of $n_notebooks notebooks")
+"$VENV/bin/python" tools/finish_notebooks.py "$CI_DIR/chapters" || failed+=("finish $CI_DIR")
+LLMBOOK_EXECUTED_DIR="$CI_DIR/chapters" run_pytest executed tests/test_executed.py
 
 echo "=== book: jupyter-book build $CI_DIR (-W, execution off)"
 timeout "$BUILD_TIMEOUT" "$VENV/bin/jupyter-book" build "$CI_DIR" -W -n --keep-going \
