@@ -71,6 +71,7 @@ def test_loops_and_memory_exhaustion_are_stopped_and_reported(graded):
     _, _, rows, _ = graded
     assert "stopped after 20 s" in rows["looping"]["notes"]
     assert "out of memory" in rows["greedy"]["notes"]
+    assert "cell 5 raised ZeroDivisionError" in rows["broken"]["notes"]
     assert rows["solved"]["notes"] == "" and rows["unsolved"]["notes"] == ""
 
 

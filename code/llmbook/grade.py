@@ -105,6 +105,8 @@ def notes(run: NotebookRun, cell_timeout: float, memory_gb: float) -> str:
             said.append(f"cell {i} stopped after {cell_timeout:g} s (an infinite loop?)")
         elif cell.status == "error" and any(m in cell.error for m in MEMORY_ERRORS):
             said.append(f"cell {i} ran out of memory (limit {memory_gb:g} GiB)")
+        elif cell.status == "error" and run.stopped != "died":
+            said.append(f"cell {i} raised {cell.error.splitlines()[0][:80]}")
     if run.stopped == "died":
         said.append(f"the kernel died (out of memory? limit {memory_gb:g} GiB); "
                     "later cells not run")
