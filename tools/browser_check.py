@@ -162,8 +162,8 @@ PAGE_PROBE = r"""
       const caption = i.closest('figure') && i.closest('figure').querySelector('figcaption');
       return !caption && (!alt || /\.(png|jpe?g|svg|gif)$/i.test(alt));
   }).map(i => i.getAttribute('src'));
-  const codes = [...document.querySelectorAll('div.cell_input pre, div.highlight pre')]
-      .filter(p => p.offsetParent !== null && !p.closest('details:not([open])'));
+  const codes = [...document.querySelectorAll('div.highlight pre')]
+      .filter(p => !p.closest('.cell_output'));
   const wide = codes.filter(p => p.scrollWidth > p.clientWidth + 1)
       .map(p => (p.textContent.split('\n').reduce((a, b) => a.length >= b.length ? a : b, ''))
                  .slice(0, 100));
@@ -197,6 +197,15 @@ def pages_of(site: Path) -> list[str]:
             and p.name not in ("search.html", "genindex.html")]
 
 
+def describe_exception(details: dict) -> str:
+    """An uncaught exception or rejected promise, with what was thrown and where."""
+    thrown = details.get("exception", {})
+    what = thrown.get("description") or json.dumps(thrown.get("value", ""))[:200]
+    frames = details.get("stackTrace", {}).get("callFrames", [])
+    where = f" at {frames[0]['url']}:{frames[0]['lineNumber']}" if frames else ""
+    return f"{details.get('text', 'exception')} {what}{where}".strip()
+
+
 def visit(browser: Browser, url: str, site: Path) -> tuple[list[str], list[str]]:
     """Load ``url``; return (requests that left the site, console errors)."""
     browser.events.clear()
@@ -220,9 +229,7 @@ def visit(browser: Browser, url: str, site: Path) -> tuple[list[str], list[str]]
             errors.append(" ".join(str(a.get("value", a.get("description", "")))
                                    for a in params.get("args", [])))
         elif method == "Runtime.exceptionThrown":
-            details = params.get("exceptionDetails", {})
-            errors.append(details.get("exception", {}).get("description")
-                          or details.get("text", "exception"))
+            errors.append(describe_exception(params.get("exceptionDetails", {})))
         elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
             entry = params["entry"]
             errors.append(f"{entry.get('text', '')} {entry.get('url', '')}".strip())
@@ -277,7 +284,7 @@ def visit_tail(browser: Browser, site: Path) -> tuple[list[str], list[str]]:
                                                      and not req.startswith(root)):
                 outside.append(req)
         elif event["method"] == "Runtime.exceptionThrown":
-            errors.append(params.get("exceptionDetails", {}).get("text", "exception"))
+            errors.append(describe_exception(params.get("exceptionDetails", {})))
     return outside, errors
 
 

@@ -10,6 +10,12 @@
 #   3. the book                       jupyter-book build -W of that copy, execution off,
 #                                     so the HTML shows exactly what step 2 executed
 #   4. built-HTML checks              pytest tests/test_book.py on _ci/_build/html
+#   5. in a browser                   pytest tests/test_browser.py: headless Chromium opens
+#                                     every page from disk, network cut (screenshots and
+#                                     the report in _build/browser/)
+#   6. student versions               tools/make_student.py, then python -m llmbook.grade
+#                                     executes them; tests/test_student_versions.py reads
+#                                     its table (all "not attempted", every notebook ran)
 # Every step runs even when an earlier one failed; the last line adds them all up.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +38,8 @@ run_pytest() {
   case $rc in 0|1|5) ;; *) failed+=("$name (pytest exit $rc)") ;; esac
 }
 
-run_pytest unit tests --ignore=tests/test_book.py --ignore=tests/test_executed.py
+run_pytest unit tests --ignore=tests/test_book.py --ignore=tests/test_executed.py \
+  --ignore=tests/test_browser.py --ignore=tests/test_student_versions.py
 
 "$VENV/bin/python" tools/prepare_ci_book.py "$CI_DIR" _build/offline || failed+=("prepare $CI_DIR")
 run_pytest notebooks --nbmake --overwrite --nbmake-timeout="$NB_TIMEOUT" --durations=0 \
@@ -49,5 +56,13 @@ timeout "$BUILD_TIMEOUT" "$VENV/bin/jupyter-book" build "$CI_DIR" -W -n --keep-g
   grep -E "WARNING|ERROR|Error" "$REPORTS/book-build.log" | tail -40; }
 
 LLMBOOK_HTML_DIR="$CI_DIR/_build/html" run_pytest html tests/test_book.py
+LLMBOOK_HTML_DIR="$CI_DIR/_build/html" run_pytest browser tests/test_browser.py
+
+echo "=== student versions: make_student.py, then python -m llmbook.grade"
+"$VENV/bin/python" tools/make_student.py chapters "$CI_DIR/student" > /dev/null \
+  && "$VENV/bin/python" -m llmbook.grade "$CI_DIR/student" --out "$REPORTS/student" \
+       --cell-timeout "$NB_TIMEOUT" --memory-gb 6 > /dev/null \
+  || failed+=("student versions (make_student.py or llmbook.grade)")
+LLMBOOK_STUDENT_GRADES="$REPORTS/student/grades.csv" run_pytest student tests/test_student_versions.py
 
 "$VENV/bin/python" tools/test_summary.py "$REPORTS" "${failed[@]}"
