@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 
+import llmbook
 import nbformat
 import pytest
 from conftest import load_tool
-
-import llmbook
 from llmbook import book
 from llmbook.setup import parse_banner
 
@@ -69,7 +68,7 @@ def test_start_switches_off_hugging_face_progress_bars(monkeypatch, capsys):
     monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
     llmbook.start()
     assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
-    from transformers.utils import logging as hf_logging   # imported after: stays off
+    from transformers.utils import logging as hf_logging  # imported after: stays off
 
     assert not hf_logging.is_progress_bar_enabled()
 
@@ -146,6 +145,14 @@ def test_a_cell_error_is_not_a_kernel_failure(tmp_path):
     path = tmp_path / "bad.ipynb"
     nbformat.write(kernel_notebook("1 / 0"), path)
     assert execute.run_in_own_process(path, 60, 120) == execute.CELL_ERROR
+
+
+def test_a_kernel_idle_in_a_running_cell_is_stopped(tmp_path, capsys):
+    """A kernel that waits without working (a lost message, or here a sleep) is killed."""
+    path = tmp_path / "idle.ipynb"
+    nbformat.write(kernel_notebook("import time\ntime.sleep(600)"), path)
+    assert execute.execute_one(path, cell_timeout=300, idle_limit=12) == execute.KERNEL_FAILURE
+    assert "lost a message" in capsys.readouterr().err
 
 
 def test_a_dying_kernel_is_retried_in_a_fresh_process(tmp_path, monkeypatch, capsys):

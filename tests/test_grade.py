@@ -6,7 +6,6 @@ import csv
 
 import nbformat
 import pytest
-
 from llmbook import grade
 
 v4 = nbformat.v4
@@ -24,7 +23,7 @@ ANSWERS = {
     "unsolved": ("def square(x):\n    raise NotImplementedError('not attempted yet')",
                  "total = TODO"),
     "broken": ("def square(x):\n    return x + x", "total = 1 / 0"),
-    "looping": ("def square(x):\n    return x * x", "total = 0\nwhile True:\n    total += 1"),
+    "looping": ("def square(x):\n    while True:\n        pass", "total = sum(range(5))"),
     "greedy": ("def square(x):\n    return x ** 2",
                "blocks = []\nwhile True:\n    blocks.append(bytearray(2**26))"),
 }
@@ -63,13 +62,14 @@ def test_every_submission_gets_its_results(graded):
     assert got == {"solved": ("correct", "correct"),
                    "unsolved": ("not attempted", "not attempted"),
                    "broken": ("not yet", "crashed"),
-                   "looping": ("correct", "timed out"),
+                   "looping": ("timed out", "correct"),   # interrupted, then went on
                    "greedy": ("correct", "crashed")}
 
 
 def test_loops_and_memory_exhaustion_are_stopped_and_reported(graded):
     _, _, rows, _ = graded
-    assert "stopped after 20 s" in rows["looping"]["notes"]
+    assert "cell 3 stopped after 20 s" in rows["looping"]["notes"]
+    assert "time limit" not in rows["looping"]["notes"]
     assert "out of memory" in rows["greedy"]["notes"]
     assert "cell 5 raised ZeroDivisionError" in rows["broken"]["notes"]
     assert rows["solved"]["notes"] == "" and rows["unsolved"]["notes"] == ""
@@ -82,7 +82,7 @@ def test_tables_are_written_as_csv_and_markdown(graded):
     assert [r["student"] for r in written] == sorted(ANSWERS)
     assert (folder / "grades.md").read_text(encoding="utf-8") == markdown
     assert markdown.splitlines()[0] == "| " + " | ".join(columns) + " |"
-    assert "| looping | looping.ipynb | correct | timed out |" in markdown
+    assert "| looping | looping.ipynb | timed out | correct |" in markdown
 
 
 def test_exercise_cells_are_found_in_order():

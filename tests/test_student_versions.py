@@ -11,7 +11,6 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import chapter_notebooks
-
 from llmbook import grade
 
 GRADES = os.environ.get("LLMBOOK_STUDENT_GRADES")

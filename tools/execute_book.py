@@ -25,8 +25,10 @@ import argparse
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,33 +37,98 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import executed_checks  # noqa: E402
-import finish_notebooks  # noqa: E402
-from prepare_ci_book import prepare  # noqa: E402
+import executed_checks
+import finish_notebooks
+from prepare_ci_book import prepare
 
 OK, CELL_ERROR, KERNEL_FAILURE = 0, 1, 2
 
 
-def execute_one(path: Path, cell_timeout: int) -> int:
+class IdleKernelWatchdog:
+    """Stops a kernel that sits idle while nbclient waits for it.
+
+    Seen under heavy load: the kernel idles in its event loop while the client still waits
+    for the reply to the cell it sent (a message lost between them), until the cell's
+    time limit. A notebook of this book never waits idle for minutes; a kernel process
+    that used less than ``min_cpu`` seconds of CPU over ``idle_limit`` seconds is killed,
+    which nbclient reports as a dead kernel, and the notebook is retried at once.
+    """
+
+    def __init__(self, km, idle_limit: float, min_cpu: float = 1.0, every: float = 10.0):
+        import threading
+
+        self.km, self.idle_limit, self.min_cpu, self.every = km, idle_limit, min_cpu, every
+        self.verdict = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _pid(self) -> int | None:
+        provisioner = getattr(self.km, "provisioner", None)
+        return getattr(provisioner, "pid", None) if provisioner is not None else None
+
+    @staticmethod
+    def _cpu_seconds(pid: int) -> float | None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def _watch(self) -> None:
+        history: list[tuple[float, float]] = []
+        while not self._stop.wait(self.every):
+            pid = self._pid()
+            cpu = self._cpu_seconds(pid) if pid else None
+            if cpu is None:
+                continue
+            now = time.monotonic()
+            history = [(t, c) for t, c in history if now - t <= self.idle_limit] + [(now, cpu)]
+            start_t, start_cpu = history[0]
+            if now - start_t >= self.idle_limit - self.every and cpu - start_cpu < self.min_cpu:
+                self.verdict = (f"the kernel used {cpu - start_cpu:.2f} s of CPU in the last "
+                                f"{now - start_t:.0f} s while a cell was running: it lost a "
+                                "message and would wait for ever; stopped it")
+                os.kill(pid, signal.SIGKILL)
+                return
+
+
+def execute_one(path: Path, cell_timeout: int, idle_limit: float = 300) -> int:
     """Execute ``path`` in place (atomically); return OK, CELL_ERROR or KERNEL_FAILURE."""
+    from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
-                            record_timing=True, allow_errors=False,
-                            resources={"metadata": {"path": str(path.parent)}})
-    try:
-        client.execute()
-    except CellExecutionError as exc:
-        print(f"{path}: a cell raised\n{str(exc)[-3000:]}", file=sys.stderr)
-        return CELL_ERROR
-    except (CellTimeoutError, DeadKernelError, RuntimeError, OSError) as exc:
-        print(f"{path}: kernel failure: {type(exc).__name__}: {str(exc)[:500]}", file=sys.stderr)
-        return KERNEL_FAILURE
-    except Exception as exc:  # zmq errors and the like: the kernel's channels broke
-        print(f"{path}: kernel failure: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return KERNEL_FAILURE
+    with tempfile.TemporaryDirectory(prefix="llmbook-kernel-") as sockets:
+        # IPC sockets (files, by absolute path: the kernel runs in the notebook's folder)
+        # rather than TCP ports: no port race with other builds on the machine
+        km = AsyncKernelManager(kernel_name="python3", transport="ipc",
+                           ip=str(Path(sockets) / "kernel"))
+        client = NotebookClient(nb, km=km, timeout=cell_timeout, kernel_name="python3",
+                                record_timing=True, allow_errors=False, iopub_timeout=60,
+                                resources={"metadata": {"path": str(path.parent)}})
+        watchdog = IdleKernelWatchdog(km, idle_limit, every=min(10.0, idle_limit / 4))
+        try:
+            with watchdog:
+                client.execute()
+        except CellExecutionError as exc:
+            print(f"{path}: a cell raised\n{str(exc)[-3000:]}", file=sys.stderr)
+            return CELL_ERROR
+        except (CellTimeoutError, DeadKernelError, RuntimeError, OSError) as exc:
+            why = watchdog.verdict or f"{type(exc).__name__}: {str(exc)[:500]}"
+            print(f"{path}: kernel failure: {why}", file=sys.stderr)
+            return KERNEL_FAILURE
+        except Exception as exc:  # zmq errors and the like: the kernel's channels broke
+            print(f"{path}: kernel failure: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return KERNEL_FAILURE
     problems = executed_checks.problems(nb)
     if problems:
         print(f"{path}: outputs a reader must not see:\n  " + "\n  ".join(problems),
@@ -80,8 +147,10 @@ def source_key(source: Path) -> str:
     return h.hexdigest()
 
 
-def run_in_own_process(path: Path, cell_timeout: int, notebook_timeout: int) -> int:
-    cmd = [sys.executable, __file__, "--one", str(path), "--cell-timeout", str(cell_timeout)]
+def run_in_own_process(path: Path, cell_timeout: int, notebook_timeout: int,
+                       idle_limit: float = 300) -> int:
+    cmd = [sys.executable, __file__, "--one", str(path), "--cell-timeout", str(cell_timeout),
+           "--idle-limit", str(idle_limit)]
     try:
         return subprocess.run(cmd, timeout=notebook_timeout, check=False).returncode
     except subprocess.TimeoutExpired:
@@ -142,18 +211,24 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds per cell (default: execute.timeout in _config.yml)")
     parser.add_argument("--notebook-timeout", type=int, default=3600)
     parser.add_argument("--retries", type=int, default=1)
+    parser.add_argument("--idle-limit", type=float, default=300,
+                        help="seconds a kernel may sit idle in a running notebook (300)")
     args = parser.parse_args(argv)
+    # No progress bars in the built book (tqdm reads TQDM_DISABLE; the kernels inherit
+    # it): they are for readers who run the notebooks, and llmbook.start() already
+    # silences Hugging Face's.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     if args.one:
-        return execute_one(args.one, args.cell_timeout)
+        return execute_one(args.one, args.cell_timeout, args.idle_limit)
     if args.dest is None:
         parser.error("DEST is required (or --one NOTEBOOK)")
     prepare(args.dest, args.offline)
     failed = execute_all(args.dest, args.cache, args.cell_timeout, args.notebook_timeout,
                          args.retries)
-    finish_notebooks.finish_folder(args.dest / "chapters")
     if failed:
         print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
+    finish_notebooks.finish_folder(args.dest / "chapters")
     return 0
 
 

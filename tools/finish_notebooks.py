@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "code"))
-from llmbook.setup import parse_banner  # noqa: E402
+from llmbook.setup import parse_banner
 
 STAMP_CLASS = "llmbook-stamp"
 TITLE_CALL_RE = re.compile(r"(?:\btitle\s*=|set_title\(|suptitle\(|plt\.title\()\s*"
@@ -135,25 +135,37 @@ def add_alt_text(nb) -> int:
     return n
 
 
-def finish(path: Path) -> None:
+def finish(path: Path) -> bool:
+    """Stamp, fold and give alt text to one executed notebook; False if not executed."""
     nb = nbformat.read(path, as_version=4)
     if not add_stamp(nb):
-        raise SystemExit(f"{path}: no llmbook banner or no execution times: not executed?")
+        print(f"{path}: no llmbook banner or no execution times: not executed?",
+              file=sys.stderr)
+        return False
     fold_setup_cell(nb)
     add_alt_text(nb)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     nbformat.write(nb, tmp)
     os.replace(tmp, path)
+    return True
 
 
 def finish_folder(folder: Path) -> int:
+    """:func:`finish` every notebook under ``folder``; SystemExit if one was not executed."""
     paths = sorted(p for p in Path(folder).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-    for path in paths:
-        finish(path)
-    print(f"finished {len(paths)} executed notebooks in {folder} (stamp, setup cell, alt text)")
-    return len(paths)
+    done = sum(finish(path) for path in paths)
+    print(f"finished {done} of {len(paths)} executed notebooks in {folder} "
+          "(stamp, setup cell, alt text)")
+    if done < len(paths):
+        raise SystemExit(1)
+    return done
 
 
 if __name__ == "__main__":
+    ok = True
     for arg in sys.argv[1:]:
-        finish_folder(Path(arg)) if Path(arg).is_dir() else finish(Path(arg))
+        if Path(arg).is_dir():
+            finish_folder(Path(arg))
+        else:
+            ok &= finish(Path(arg))
+    sys.exit(0 if ok else 1)

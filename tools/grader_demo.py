@@ -17,7 +17,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_student import student_notebook  # noqa: E402
+from make_student import student_notebook
 
 NOTEBOOK = ROOT / "chapters" / "02_attention" / "01_scaled_dot_product.ipynb"
 # (exercise id, the student's answer cell) for the broken and the looping submission

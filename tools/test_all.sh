@@ -24,7 +24,8 @@ CI_DIR=${CI_DIR:-_ci}
 REPORTS=_build/test-reports
 NB_TIMEOUT=${NB_TIMEOUT:-300}
 BUILD_TIMEOUT=${BUILD_TIMEOUT:-900}
-export LLMBOOK_SCALE=ci PYTHONHASHSEED=0
+# TQDM_DISABLE: no progress bars in executed notebooks (as in make book)
+export LLMBOOK_SCALE=ci PYTHONHASHSEED=0 TQDM_DISABLE=1
 failed=()
 rm -rf "$REPORTS" && mkdir -p "$REPORTS"
 

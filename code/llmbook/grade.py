@@ -101,6 +101,8 @@ def notes(run: NotebookRun, cell_timeout: float, memory_gb: float) -> str:
     """A short account of what was stopped in ``run`` and why."""
     said = []
     for i, cell in sorted(run.cells.items()):
+        if i < 0:                      # the whole notebook's run, not one cell
+            continue
         if cell.status == "timeout":
             said.append(f"cell {i} stopped after {cell_timeout:g} s (an infinite loop?)")
         elif cell.status == "error" and any(m in cell.error for m in MEMORY_ERRORS):
@@ -111,7 +113,8 @@ def notes(run: NotebookRun, cell_timeout: float, memory_gb: float) -> str:
         said.append(f"the kernel died (out of memory? limit {memory_gb:g} GiB); "
                     "later cells not run")
     elif run.stopped == "timeout":
-        said.append("the kernel did not respond after the interrupt; later cells not run")
+        said.append("the notebook ran past its time limit (the kernel ignored the "
+                    "interrupt) and was stopped")
     return "; ".join(dict.fromkeys(said))
 
 
@@ -120,14 +123,21 @@ def run_notebook(path: Path, cell_timeout: float) -> NotebookRun:
     """Execute ``path`` cell by cell in a fresh kernel (run this in its own process)."""
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from nbclient.exceptions import DeadKernelError
 
     nb = nbformat.read(path, as_version=4)
     run = NotebookRun()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="llmbook-grade-") as work:
-        client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
-                                allow_errors=True, resources={"metadata": {"path": work}})
+        from jupyter_client.manager import AsyncKernelManager
+
+        # IPC sockets (files, by absolute path) rather than TCP: no port race
+        km = AsyncKernelManager(kernel_name="python3", transport="ipc",
+                           ip=str(Path(work) / "kernel"))
+        # past the time limit nbclient interrupts the cell (KeyboardInterrupt) and goes on
+        client = NotebookClient(nb, km=km, timeout=cell_timeout, kernel_name="python3",
+                                allow_errors=True, iopub_timeout=60, interrupt_on_timeout=True,
+                                resources={"metadata": {"path": work}})
         with client.setup_kernel():
             for i, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
@@ -135,18 +145,16 @@ def run_notebook(path: Path, cell_timeout: float) -> NotebookRun:
                 if run.stopped:
                     run.cells[i] = CellRun("not run")
                     continue
+                began = time.perf_counter()
                 try:
                     client.execute_cell(cell, i)
-                except CellTimeoutError:
-                    run.cells[i] = CellRun("timeout")
-                    if not _recovered(client):
-                        run.stopped = "timeout"
-                    continue
                 except DeadKernelError:
                     run.cells[i] = CellRun("error", error="the kernel died")
                     run.stopped = "died"
                     continue
                 run.cells[i] = _cell_run(cell)
+                if time.perf_counter() - began >= cell_timeout:   # interrupted by nbclient
+                    run.cells[i].status = "timeout"
     run.seconds = time.perf_counter() - start
     return run
 
@@ -155,23 +163,6 @@ def _cell_run(cell) -> CellRun:
     text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
     errors = [f"{o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
     return CellRun("error" if errors else "ok", text, errors[0] if errors else "")
-
-
-def _recovered(client, wait: float = 15) -> bool:
-    """Interrupt the kernel after a timeout; True if it then answers a trivial cell."""
-    import nbformat
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
-    client.km.interrupt_kernel()
-    probe = nbformat.v4.new_code_cell("pass")
-    old, client.timeout = client.timeout, wait
-    try:
-        client.execute_cell(probe, 0)
-        return True
-    except (CellTimeoutError, DeadKernelError):
-        return False
-    finally:
-        client.timeout = old
 
 
 def _limit_memory(memory_gb: float) -> None:
@@ -197,7 +188,8 @@ def grade_one(path: Path, cell_timeout: float, memory_gb: float,
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
-        return NotebookRun(stopped="timeout", seconds=notebook_timeout)
+        return NotebookRun(cells={-1: CellRun("timeout")}, stopped="timeout",
+                           seconds=notebook_timeout)
     try:
         data = json.loads(out.strip().splitlines()[-1])
     except (json.JSONDecodeError, IndexError):
