@@ -117,3 +117,13 @@ def test_bad_arguments_are_named(tmp_path, capsys):
     with pytest.raises(SystemExit):
         grade.main([str(tmp_path), "--cell-timeout", "0"])
     assert "--cell-timeout must be positive" in capsys.readouterr().err
+
+
+def test_the_instructors_page_shows_a_table_in_the_graders_format():
+    from conftest import ROOT
+
+    page = (ROOT / "book" / "for_instructors.md").read_text(encoding="utf-8")
+    assert "| student | notebook | 2.1.1 | 2.1.2 | 2.1.3 | notes |" in page
+    for name in ("ada_solved", "ben_unsolved", "cai_broken", "dan_looping"):
+        assert f"| {name} | {name}.ipynb |" in page
+    assert "GRADER_OUTPUT" not in page
