@@ -170,8 +170,8 @@ def test_setup_cell_is_folded(site, toc):
     unfolded = []
     for f in notebook_pages(site, toc):
         html = (site / f"{f}.html").read_text(encoding="utf-8")
-        first = re.search(r'<div class="cell docutils container([^"]*)"', html)
-        if not first or "tag_hide-input" not in first.group(1):
+        first = re.search(r'<div class="cell( [^"]*)?"', html)
+        if not first or "tag_hide-input" not in (first.group(1) or ""):
             unfolded.append(f)
     assert not unfolded, f"notebook pages whose setup cell is not folded: {unfolded}"
 
