@@ -196,3 +196,12 @@ def test_glue_output_is_hidden_in_the_book_and_shown_in_a_notebook(monkeypatch):
     assert cell.outputs == [], "myst-nb must not show the glue output in the HTML"
     shown, _ = book.glue_bundle("alpha_N", 0.0712, display=True)
     assert shown == {"text/plain": "0.0712"}
+
+
+def test_tqdm_disable_also_silences_notebook_bars(monkeypatch, capsys):
+    from tqdm.notebook import tqdm_notebook
+
+    monkeypatch.setattr(tqdm_notebook, "__init__", tqdm_notebook.__init__)   # restored after
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    llmbook.start(quiet=True)
+    assert tqdm_notebook(total=3).disable

@@ -56,15 +56,26 @@ def start(seed: int = 0, device: str | None = None, quiet: bool = False) -> Env:
 
 
 def quiet_progress_bars() -> None:
-    """No progress bars from Hugging Face libraries ("Loading weights" and downloads).
+    """No progress bars from Hugging Face libraries ("Loading weights" and downloads),
+    and none from tqdm where ``TQDM_DISABLE=1`` (set by the book's builds).
 
-    The switch is the ``HF_HUB_DISABLE_PROGRESS_BARS`` variable, read when
+    The Hugging Face switch is the ``HF_HUB_DISABLE_PROGRESS_BARS`` variable, read when
     ``transformers`` is imported; if it was imported already, its own switch is used.
     """
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     hf_logging = sys.modules.get("transformers.utils.logging")
     if hf_logging is not None:
         hf_logging.disable_progress_bar()
+    if os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true"):
+        # the book's builds set TQDM_DISABLE; tqdm's text bars read it, its notebook
+        # bars (widgets) do not: make them follow it too
+        import functools
+
+        from tqdm.notebook import tqdm_notebook
+
+        if not isinstance(tqdm_notebook.__init__, functools.partialmethod):
+            tqdm_notebook.__init__ = functools.partialmethod(tqdm_notebook.__init__,
+                                                             disable=True)
 
 
 def banner(env: Env) -> str:
