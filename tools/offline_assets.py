@@ -88,7 +88,8 @@ def install(dest: Path) -> None:
 #   copy, wherever the page is: the widget manager finds its fonts next to that module,
 #   which require.js would otherwise look for relative to the page;
 # - gives MathJax 3 the one MathJax 2 call the widgets make to typeset their labels
-#   (MathJax.Hub.Queue), which would otherwise throw on every page with a widget.
+#   (MathJax.Hub.Queue), which would otherwise throw on every page with a widget;
+# - gives the figures that saved widgets draw an alt text.
 WIDGET_PATHS_JS = """// Written by tools/offline_assets.py: the widget manager, offline and with MathJax 3.
 (function () {
   var here = new URL(".", document.currentScript.src).href;
@@ -104,6 +105,15 @@ WIDGET_PATHS_JS = """// Written by tools/offline_assets.py: the widget manager, 
     if (!window.MathJax.Hub) { window.MathJax.Hub = hub; }
   }
   patch();
+  // A figure that a saved widget shows (an interact plot) gets an alt text, as the
+  // book's other figures do.
+  new MutationObserver(function () {
+    document.querySelectorAll(".jupyter-widgets img:not([alt]), .widget-output img:not([alt])")
+      .forEach(function (img) {
+        img.alt = "Figure drawn by the interactive widget (its saved state; run the " +
+                  "notebook to change it)";
+      });
+  }).observe(document.documentElement, {childList: true, subtree: true});
   var tries = 0, timer = setInterval(function () {   // MathJax 3 replaces the object
     patch();
     if ((window.MathJax && MathJax.typesetPromise) || ++tries > 200) { clearInterval(timer); }
