@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 # The tested CPU build of torch; Colab keeps its own (requirements.txt has lower bounds only).
 CONSTRAINTS ?= constraints.txt
-# A kernel occasionally dies and jupyter-book then hangs: every build runs under `timeout`.
+# Every build runs under `timeout`, so nothing can hang forever.
 BUILD_TIMEOUT ?= 5400
 OFFLINE := _build/offline/_offline/installed.json
 
@@ -38,13 +38,15 @@ data: install
 	$(PY) -m llmbook.data fetch
 
 # The published book, at the scale of this machine (cpu, or gpu where CUDA is present).
-# Rarely a kernel and jupyter-book wait on each other forever; the cell timeout in
-# _config.yml ends that, and one retry with --all re-executes only the notebooks missing
-# from the execution cache (the others are read back from it).
+# tools/execute_book.py copies the sources into $(EXECUTED), executes each notebook in a
+# process of its own (a kernel that dies or hangs is retried once in a fresh one; an
+# unchanged notebook is read back from _build/executed-cache), stamps and checks the
+# executed copies; jupyter-book then builds that copy, execution off, into _build/html.
+EXECUTED ?= _build/book
 book: assets data
-	timeout $(BUILD_TIMEOUT) $(VENV)/bin/jupyter-book build . -W -n --keep-going || { \
-	  echo "Build failed; retrying once (notebooks that ran come from the cache)"; \
-	  timeout $(BUILD_TIMEOUT) $(VENV)/bin/jupyter-book build . -W -n --keep-going --all; }
+	$(PY) tools/execute_book.py $(EXECUTED) --offline _build/offline
+	timeout $(BUILD_TIMEOUT) $(VENV)/bin/jupyter-book build $(EXECUTED) -W -n --keep-going \
+	  --path-output .
 	@echo "Book built: open _build/html/index.html"
 
 # Unit tests, nbmake over every notebook, the ci-scale book and its HTML checks.

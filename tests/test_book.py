@@ -154,3 +154,40 @@ def test_notebook_pages_that_plot_show_figures(site, toc):
         if not images or not all(local_target(site, f"{f}.html", s).is_file() for s in images):
             blank.append(f)
     assert not blank, f"notebook pages that plot but show no figure: {blank}"
+
+
+def test_notebook_pages_carry_the_build_stamp(site, toc):
+    missing = []
+    for f in notebook_pages(site, toc):
+        html = (site / f"{f}.html").read_text(encoding="utf-8")
+        stamp = re.search(r'class="[^"]*llmbook-stamp[^"]*"[^>]*>(.*?)</div>', html, re.S)
+        if not stamp or not all(w in stamp.group(1) for w in ("scale", "torch", "took")):
+            missing.append(f)
+    assert not missing, f"notebook pages without the build stamp: {missing}"
+
+
+def test_setup_cell_is_folded(site, toc):
+    unfolded = []
+    for f in notebook_pages(site, toc):
+        html = (site / f"{f}.html").read_text(encoding="utf-8")
+        first = re.search(r'<div class="cell( [^"]*)?"', html)
+        if not first or "tag_hide-input" not in (first.group(1) or ""):
+            unfolded.append(f)
+    assert not unfolded, f"notebook pages whose setup cell is not folded: {unfolded}"
+
+
+IMG_RE = re.compile(r"<img\b[^>]*>")
+
+
+def test_every_image_has_alt_text_or_a_caption(pages):
+    bad = {}
+    for page, html in pages.items():
+        captioned = {m.start() for fig in re.finditer(r"<figure\b.*?</figure>", html, re.S)
+                     if "<figcaption" in fig.group(0)
+                     for m in IMG_RE.finditer(html, fig.start(), fig.end())}
+        for m in IMG_RE.finditer(html):
+            alt = re.search(r'\balt="([^"]*)"', m.group(0))
+            text = alt.group(1).strip() if alt else ""
+            if m.start() not in captioned and (not text or re.search(r"\.(png|jpe?g|svg)$", text)):
+                bad.setdefault(page, []).append(m.group(0)[:120])
+    assert not bad, f"images without alt text or caption: {bad}"

@@ -153,3 +153,18 @@ def test_glue_is_not_inside_math(path):
     bad = [m.group(0) for c in read(path).cells if c.cell_type == "markdown"
            for m in MATH_RE.finditer(c.source) if "{glue" in m.group(0)]
     assert not bad, f"glue roles inside maths (glue a formatted string instead): {bad}"
+
+
+# What fits a code cell of the HTML at 1280 px without scrolling sideways (_static/
+# llmbook.css sets the column and the code size; tests/test_browser.py measures it).
+MAX_SHOWN_CODE_LINE = 122
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_shown_code_lines_fit_the_page(path):
+    too_long = [f"cell {i}: {len(line)} characters: {line[:60]}…"
+                for i, cell in enumerate(read(path).cells) if cell.cell_type == "code"
+                and not tags(cell) & {"remove-cell", "remove-input"}
+                for line in cell.source.splitlines() if len(line) > MAX_SHOWN_CODE_LINE]
+    assert not too_long, (f"code lines wider than the page ({MAX_SHOWN_CODE_LINE} "
+                          "characters; aim for 88):\n" + "\n".join(too_long))

@@ -70,6 +70,7 @@ def install(dest: Path) -> None:
     root = dest / "_offline"
     stamp = root / STAMP
     if stamp.exists() and json.loads(stamp.read_text()) == PACKAGES:
+        write_widget_paths(root)
         print(f"offline assets up to date in {root}")
         return
     if root.exists():
@@ -78,7 +79,53 @@ def install(dest: Path) -> None:
         for spec, (inner, name) in PACKAGES.items():
             n = unpack(npm_pack(spec, Path(tmp)), inner, root / name)
             print(f"offline assets: {spec} -> {root / name} ({n} files)")
+    write_widget_paths(root)
     stamp.write_text(json.dumps(PACKAGES, indent=1))
+
+
+# Loaded between require.js and embed-amd.js (see _config.yml), this script
+# - maps the module "@jupyter-widgets/html-manager/dist/libembed-amd" to the site's own
+#   copy, wherever the page is: the widget manager finds its fonts next to that module,
+#   which require.js would otherwise look for relative to the page;
+# - gives MathJax 3 the one MathJax 2 call the widgets make to typeset their labels
+#   (MathJax.Hub.Queue), which would otherwise throw on every page with a widget;
+# - gives the figures that saved widgets draw an alt text.
+WIDGET_PATHS_JS = """// Written by tools/offline_assets.py: the widget manager, offline and with MathJax 3.
+(function () {
+  var here = new URL(".", document.currentScript.src).href;
+  require.config({paths: {"@jupyter-widgets/html-manager/dist": here + "../html-manager"}});
+  var hub = {Queue: function (job) {
+    var el = job && job[2];
+    if (window.MathJax && MathJax.typesetPromise) {
+      MathJax.typesetPromise(el ? [el] : undefined).catch(function () {});
+    }
+  }};
+  function patch() {
+    if (!window.MathJax) { window.MathJax = {}; }
+    if (!window.MathJax.Hub) { window.MathJax.Hub = hub; }
+  }
+  patch();
+  // A figure that a saved widget shows (an interact plot) gets an alt text, as the
+  // book's other figures do.
+  new MutationObserver(function () {
+    document.querySelectorAll(".jupyter-widgets img:not([alt]), .widget-output img:not([alt])")
+      .forEach(function (img) {
+        img.alt = "Figure drawn by the interactive widget (its saved state; run the " +
+                  "notebook to change it)";
+      });
+  }).observe(document.documentElement, {childList: true, subtree: true});
+  var tries = 0, timer = setInterval(function () {   // MathJax 3 replaces the object
+    patch();
+    if ((window.MathJax && MathJax.typesetPromise) || ++tries > 200) { clearInterval(timer); }
+  }, 50);
+})();
+"""
+
+
+def write_widget_paths(root: Path) -> None:
+    target = root / "requirejs" / "widget-paths.js"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(WIDGET_PATHS_JS)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("_config.yml", "_toc.yml", "book", "chapters")
+SOURCES = ("_config.yml", "_toc.yml", "_static", "book", "chapters")
 IGNORE = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "_build")
 
 

@@ -1,0 +1,90 @@
+"""Checks on an executed notebook's outputs: what a reader of the book must never see.
+
+- a stream output that repeats the end of the stream output just before it (seen when a
+  kernel's output channel misbehaves: the last line of a cell printed twice);
+- progress-bar debris: tqdm bars as text (carriage returns, ``42%|███`` or ``it/s]``),
+  "Loading weights" bars from transformers, or progress-bar widgets.
+
+``problems(nb)`` returns one line per finding (empty: clean). ``tools/execute_book.py``
+re-executes a notebook that has any, and ``tests/test_executed.py`` fails on them.
+
+Usage: python tools/executed_checks.py NOTEBOOK_OR_FOLDER ...   (exit 1 on a finding)
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+BAR_RE = re.compile(r"\d+%\|[^|\n]*\||\b\d+(\.\d+)?\s?(it|s)/(s|it)\]|Loading weights|"
+                    r"Loading checkpoint shards|Fetching \d+ files")
+PROGRESS_MODELS = ("FloatProgressModel", "IntProgressModel")
+
+
+def duplicated_streams(cell) -> list[str]:
+    """Stream outputs whose whole text repeats the end of the previous output's text."""
+    found = []
+    outputs = cell.get("outputs", [])
+    for before, after in zip(outputs, outputs[1:]):
+        if before.get("output_type") != "stream" or after.get("output_type") != "stream":
+            continue
+        if before.get("name") != after.get("name"):
+            continue
+        text = after.get("text", "")
+        if text.strip() and before.get("text", "").endswith(text):
+            found.append(text.strip().splitlines()[-1][:80])
+    return found
+
+
+def progress_debris(cell) -> list[str]:
+    """Progress bars left in a cell's outputs (as text or as a bar widget's view)."""
+    found = []
+    for out in cell.get("outputs", []):
+        texts = [out.get("text", "")] if out.get("output_type") == "stream" else []
+        texts += [v for k, v in out.get("data", {}).items()
+                  if k.startswith("text/") and isinstance(v, str)]
+        for text in texts:
+            body = text.replace("\r\n", "\n")
+            if "\r" in body:
+                found.append("carriage return (a redrawn progress bar)")
+            match = BAR_RE.search(body)
+            if match:
+                found.append(f"progress bar {match.group(0)!r}")
+    return found
+
+
+def widget_debris(nb) -> list[str]:
+    state = nb.metadata.get("widgets", {}).get(
+        "application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    return sorted({m.get("model_name") for m in state.values()
+                   if m.get("model_name") in PROGRESS_MODELS})
+
+
+def problems(nb) -> list[str]:
+    """Every finding in notebook ``nb``, one line each, naming the cell."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        found += [f"cell {i}: line printed twice: {t!r}" for t in duplicated_streams(cell)]
+        found += [f"cell {i}: {t}" for t in progress_debris(cell)]
+    found += [f"a progress-bar widget ({m}) in the saved widget state"
+              for m in widget_debris(nb)]
+    return found
+
+
+def main(argv: list[str]) -> int:
+    paths = [p for arg in argv for p in
+             (sorted(Path(arg).rglob("*.ipynb")) if Path(arg).is_dir() else [Path(arg)])]
+    bad = 0
+    for path in paths:
+        for line in problems(nbformat.read(path, as_version=4)):
+            print(f"{path}: {line}")
+            bad += 1
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
