@@ -1,11 +1,19 @@
 """llmbook.quantize: codes and scales against their definitions, Q4_1 against the gguf
 package, GPTQ against round-to-nearest."""
+import itertools
+
 import numpy as np
 import pytest
 import torch
-
-from llmbook.quantize import (absmax_int8, dequantize, fake_quantize_, gptq, groupwise,
-                              q4_1_dequantize, storage_bits)
+from llmbook.quantize import (
+    absmax_int8,
+    dequantize,
+    fake_quantize_,
+    gptq,
+    groupwise,
+    q4_1_dequantize,
+    storage_bits,
+)
 
 
 @pytest.fixture
@@ -36,7 +44,7 @@ def test_groupwise_codes_use_the_whole_range_and_round_to_nearest(w):
 
 def test_more_bits_less_error(w):
     errs = [(dequantize(groupwise(w, b, 32)) - w).pow(2).mean() for b in (2, 3, 4, 8)]
-    assert all(a > b for a, b in zip(errs, errs[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(errs))
 
 
 def test_q4_1_matches_the_gguf_package():
@@ -58,7 +66,7 @@ def test_gptq_beats_round_to_nearest_on_correlated_inputs():
     w = torch.randn(32, 64, generator=g)
     rtn = dequantize(groupwise(w, 3, 16))
     ours = dequantize(gptq(w, x, bits=3, group_size=16))
-    err = lambda wq: (x @ (w - wq).T).pow(2).mean()      # noqa: E731
+    err = lambda wq: (x @ (w - wq).T).pow(2).mean()
     assert err(ours) < 0.8 * err(rtn)
 
 

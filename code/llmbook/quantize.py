@@ -162,16 +162,24 @@ def gptq(w: torch.Tensor, x: torch.Tensor, bits: int = 4, group_size: int = 32,
     q = torch.zeros(out, n_in)
     scale = torch.zeros(out, n_groups)
     zero = torch.zeros(out, n_groups)
-    for i in range(n_in):
-        g = i // group_size
-        if i % group_size == 0:
-            s, z = _grid(w[:, i:i + group_size], bits)
-            scale[:, g], zero[:, g] = s[:, 0], z[:, 0]
-        s, z = scale[:, g:g + 1], zero[:, g:g + 1]
-        code = _encode(w[:, i:i + 1], s, z, bits)
-        q[:, i] = code[:, 0]
-        err = (w[:, i] - ((code[:, 0] - z[:, 0]) * s[:, 0])) / hinv[i, i]
-        w[:, i + 1:] -= err[:, None] * hinv[i, i + 1:][None, :]
+    # Columns go in blocks (a multiple of the group): inside a block the error is spread
+    # column by column; the rest of the matrix gets the block's errors in one matmul.
+    step = group_size * max(1, 128 // group_size)
+    for b0 in range(0, n_in, step):
+        b1 = min(b0 + step, n_in)
+        wb, hb = w[:, b0:b1].clone(), hinv[b0:b1, b0:b1]
+        errs = torch.zeros(out, b1 - b0)
+        for j in range(b1 - b0):
+            i, g = b0 + j, (b0 + j) // group_size
+            if i % group_size == 0:
+                s, z = _grid(wb[:, j:j + group_size], bits)
+                scale[:, g], zero[:, g] = s[:, 0], z[:, 0]
+            s, z = scale[:, g], zero[:, g]
+            code = _encode(wb[:, j], s, z, bits)
+            q[:, i] = code
+            errs[:, j] = (wb[:, j] - (code - z) * s) / hb[j, j]
+            wb[:, j + 1:] -= errs[:, j:j + 1] * hb[j, j + 1:][None, :]
+        w[:, b1:] -= errs @ hinv[b0:b1, b1:]
     return Quantized(q.to(torch.uint8), scale, zero, bits, group_size)
 
 
