@@ -286,12 +286,17 @@ class MultiHeadAttention(nn.Module):
 
     Set ``record_weights = True`` to keep the per-head weights ``(B, H, Tq, Tk)`` of the
     next forwards in ``last_weights`` (this runs the scratch path).
+
+    ``qk_norm=True`` RMS-normalises every query and key vector (over ``D``, no gain)
+    before RoPE, so attention logits stay bounded however large the weights grow.
     """
 
     def __init__(self, n_embd: int, n_head: int, n_kv_head: int | None = None,
                  bias: bool = True, dropout: float = 0.0, impl: str = "sdpa",
-                 cross: bool = False, kv_dim: int | None = None) -> None:
+                 cross: bool = False, kv_dim: int | None = None,
+                 qk_norm: bool = False) -> None:
         super().__init__()
+        self.qk_norm = qk_norm
         n_kv_head = n_head if n_kv_head is None else n_kv_head
         if n_embd % n_head:
             raise ValueError(f"n_embd={n_embd} is not divisible by n_head={n_head}")
@@ -348,6 +353,8 @@ class MultiHeadAttention(nn.Module):
                 queries attend to everything cached so far.
         """
         q, k, v = self._project(x, context)
+        if self.qk_norm:
+            q, k = F.rms_norm(q, (self.head_dim,)), F.rms_norm(k, (self.head_dim,))
         if rope is not None:
             cos, sin = rope
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)

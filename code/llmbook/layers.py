@@ -16,7 +16,7 @@ from torch import nn
 
 __all__ = ["ACTIVATIONS", "MLP", "LayerNorm", "RMSNorm", "SwiGLU", "make_norm"]
 
-ACTIVATIONS = ("gelu_tanh", "gelu", "relu")
+ACTIVATIONS = ("gelu_tanh", "gelu", "relu", "relu2")  # relu2: relu(x) ** 2
 
 
 class LayerNorm(nn.Module):
@@ -81,6 +81,8 @@ class MLP(nn.Module):
             h = F.gelu(h, approximate="tanh")
         elif self.activation == "gelu":
             h = F.gelu(h)
+        elif self.activation == "relu2":
+            h = F.relu(h).square()
         else:
             h = F.relu(h)
         return self.dropout(self.proj(h))
