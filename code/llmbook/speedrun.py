@@ -136,7 +136,8 @@ def token_losses(model: GPT, ids: torch.Tensor, block_size: int | None = None) -
     out = []
     for start in range(0, ids.numel() - 1, T):
         chunk = ids[start:start + T + 1].to(device)
-        logits, _ = model(chunk[None, :-1], chunk[None, 1:])   # full (1, T, V) logits
+        x, y = chunk[None, :-1].contiguous(), chunk[None, 1:].contiguous()
+        logits, _ = model(x, y)                                 # full (1, T, V) logits
         out.append(F.cross_entropy(logits[0].float(), chunk[1:], reduction="none").cpu())
     model.train(was_training)
     return torch.cat(out)
@@ -163,19 +164,26 @@ class Trace:
     target_wall_s: float | None = None
     target_tokens: float | None = None
 
+    def time_to(self, target: float) -> tuple[float, float, float] | None:
+        """``(cpu_s, wall_s, tokens)`` at the first evaluation with a validation loss of
+        at most ``target``, interpolated linearly from the evaluation before; None if
+        never reached."""
+        for i, v in enumerate(self.val):
+            if v <= target:
+                if i == 0:
+                    return self.cpu_s[0], self.wall_s[0], float(self.tokens[0])
+                hi = self.val[i - 1]
+                f = (hi - target) / (hi - v) if hi > v else 1.0
+
+                def at(xs: list) -> float:
+                    return xs[i - 1] + f * (xs[i] - xs[i - 1])
+                return at(self.cpu_s), at(self.wall_s), at(self.tokens)
+        return None
+
     def _crossing(self, target: float) -> None:
-        i = len(self.val) - 1
-        if self.target_cpu_s is not None or self.val[i] > target:
-            return
-        if i == 0:
-            frac = 1.0
-        else:
-            hi, lo = self.val[i - 1], self.val[i]
-            frac = (hi - target) / (hi - lo) if hi > lo else 1.0
-        def at(xs):
-            return (xs[i - 1] + frac * (xs[i] - xs[i - 1])) if i else xs[0]
-        self.target_cpu_s, self.target_wall_s = at(self.cpu_s), at(self.wall_s)
-        self.target_tokens = at(self.tokens)
+        hit = self.time_to(target)
+        if hit is not None:
+            self.target_cpu_s, self.target_wall_s, self.target_tokens = hit
 
 
 class _Runner:
@@ -205,7 +213,8 @@ class _Runner:
             starts = torch.randint(data.numel() - s.block_size, (s.batch_size,),
                                    generator=self.gen)
             blocks = data[starts[:, None] + torch.arange(s.block_size + 1)]
-            _, loss = self.model(blocks[:, :-1], blocks[:, 1:])
+            x, y = blocks[:, :-1].contiguous(), blocks[:, 1:].contiguous()
+            _, loss = self.model(x, y)
             loss.backward()
             if s.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), s.grad_clip)
@@ -258,13 +267,21 @@ def race(setups: Sequence[Setup], train_ids: torch.Tensor, val_ids: torch.Tensor
     return [r.trace for r in runners]
 
 
-def summarise(traces: Sequence[Trace], baseline: str | None = None) -> list[dict]:
+def summarise(traces: Sequence[Trace], baseline: str | None = None,
+              target: float | None = None) -> list[dict]:
     """One row per setup: median time (CPU s) and tokens to the target over seeds, the
-    per-seed ratio of time to the baseline's (median, min, max), and the final loss.
+    per-seed speed-up (baseline's time / this setup's time: median, min, max), and the
+    median final loss.
 
-    The ratio pairs each seed's run with the baseline's run of the same seed; a setup
-    that did not reach the target has ``None`` for its times.
+    ``target`` (re)computes every trace's time to that loss first (:meth:`Trace.time_to`);
+    by default the times recorded by :func:`race` are used. The speed-up pairs each
+    seed's run with the baseline's run of the same seed; a setup that did not reach the
+    target with every seed has ``None`` for its times.
     """
+    if target is not None:
+        for t in traces:
+            t.target_cpu_s = t.target_wall_s = t.target_tokens = None
+            t._crossing(target)
     names = list(dict.fromkeys(t.name for t in traces))
     baseline = names[0] if baseline is None else baseline
     base = {t.seed: t for t in traces if t.name == baseline}
