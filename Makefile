@@ -1,7 +1,8 @@
 # The two commands of the README:
 #   make book   install what is needed, fetch the data, build the HTML book into _build/html
 #   make test   the same install and data, then every test at LLMBOOK_SCALE=ci
-# Also: make student (student notebooks into student/), make sync (setup cells), make clean.
+# Also: make student (student notebooks into student/), make sync (setup cells), make bench
+# (re-record the benchmarks page), make clean.
 # Everything Python goes into a virtual environment in .venv (override with VENV=...).
 
 SHELL := /bin/bash
@@ -14,7 +15,7 @@ CONSTRAINTS ?= constraints.txt
 BUILD_TIMEOUT ?= 5400
 OFFLINE := _build/offline/_offline/installed.json
 
-.PHONY: book test install data assets sync student clean
+.PHONY: book test install data assets sync student clean bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	bash tools/system-deps.sh
@@ -49,6 +50,11 @@ book: assets data
 # Unit tests, nbmake over every notebook, the ci-scale book and its HTML checks.
 test: assets data
 	VENV=$(VENV) bash tools/test_all.sh
+
+# Speed of the package against transformers (same-run ratios), recorded for the benchmarks
+# page: replaces book/benchmarks/cpu.json (atomically) with a fresh run on this machine.
+bench: install
+	$(PY) -m llmbook.bench --json book/benchmarks/cpu.json
 
 sync: install
 	$(PY) tools/sync_notebooks.py

@@ -43,6 +43,7 @@ timeout "$BUILD_TIMEOUT" "$VENV/bin/jupyter-book" build "$CI_DIR" -W -n --keep-g
   > "$REPORTS/book-build.log" 2>&1 || { failed+=("jupyter-book build (see $REPORTS/book-build.log)"); \
   grep -E "WARNING|ERROR|Error" "$REPORTS/book-build.log" | tail -40; }
 
-LLMBOOK_HTML_DIR="$CI_DIR/_build/html" run_pytest html tests/test_book.py
+LLMBOOK_HTML_DIR="$CI_DIR/_build/html" run_pytest html tests/test_book.py tests/test_errata.py \
+  tests/test_benchmarks_page.py
 
 "$VENV/bin/python" tools/test_summary.py "$REPORTS" "${failed[@]}"

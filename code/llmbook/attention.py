@@ -11,8 +11,21 @@
 * ``KVCache`` keeps the keys and values of tokens already seen, so decoding a new token
   costs one query against the cached keys instead of re-running the whole prefix.
 
+The mask contract, the same on every path (``attention``, ``MultiHeadAttention`` with
+``impl="sdpa"`` or ``"scratch"``):
+
+* ``mask`` is **bool, True = may attend**, broadcastable to the scores ``(B, H, Tq, Tk)``;
+  a float ``mask`` is refused (a 0/1 float tensor would be added to the scores, so the
+  padding would still be attended);
+* ``attn_bias`` is a **float additive bias** on the scores (``-inf`` = blocked);
+* ``causal=True`` is aligned **bottom-right**: the ``Tq`` queries are the last ``Tq`` of
+  the ``Tk`` key positions (what a KV cache needs); with ``Tq > Tk`` the first
+  ``Tq - Tk`` queries see no key and give zeros, like any fully masked row.
+
 Fully masked rows: a query whose mask row is all False gets **all-zero weights and a
-zero output** (no NaN). PyTorch's SDPA does the same on CPU, so both paths agree.
+zero output** (no NaN). PyTorch's SDPA does the same on CPU, so both paths agree. A NaN
+inside ``q``, ``k`` or ``v`` propagates as it does in PyTorch, even from a masked key
+(``0 * NaN = NaN``): masks do not clean inputs.
 """
 from __future__ import annotations
 
@@ -22,17 +35,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from llmbook._validate import boolean, finite, float_tensor, positive_int, shape_str
 from llmbook.positions import apply_rope
 
-__all__ = ["KVCache", "MultiHeadAttention", "attention", "causal_mask", "padding_mask"]
+__all__ = ["KVCache", "MultiHeadAttention", "attention", "causal_allowed", "causal_mask",
+           "check_bias", "check_mask", "padding_mask"]
 
 
 # ----------------------------------------------------------------------------- masks
 
 def causal_mask(T: int, device: torch.device | str | None = None) -> torch.Tensor:
     """Lower-triangular ``(T, T)`` bool mask: query ``i`` may attend to keys ``j <= i``."""
-    if not isinstance(T, int) or T < 1:
-        raise ValueError(f"causal_mask: T must be a positive int, got {T!r}")
+    positive_int("causal_mask: T", T)
     return torch.ones(T, T, dtype=torch.bool, device=device).tril()
 
 
@@ -56,6 +70,10 @@ def padding_mask(lengths_or_mask: torch.Tensor, T: int | None = None) -> torch.T
             raise TypeError(f"padding_mask: lengths must be integers, got {x.dtype}")
         if T is None:
             raise ValueError("padding_mask: give T together with lengths (B,)")
+        positive_int("padding_mask: T", T)
+        if x.numel() and (int(x.min()) < 0 or int(x.max()) > T):
+            raise ValueError(f"padding_mask: lengths must lie in [0, T={T}], got "
+                             f"{x.tolist()[:8]}")
         keep = torch.arange(T, device=x.device)[None, :] < x[:, None]     # (B, T)
     elif x.dim() == 2:
         if T is not None and x.size(1) != T:
@@ -84,48 +102,106 @@ def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
     if k.size(-2) != v.size(-2):
         raise ValueError(f"attention: k {tuple(k.shape)} and v {tuple(v.shape)} must have "
                          "the same number of keys (dim -2)")
+    if k.size(-2) == 0:
+        raise ValueError(f"attention: k has shape {tuple(k.shape)}: need at least one key "
+                         "(with no key there is nothing to attend to)")
 
 
-def _check_mask(mask: torch.Tensor, scores_shape: torch.Size) -> None:
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
-        raise TypeError(f"attention: mask must be a bool tensor (True = may attend), got {got}")
+def _check_broadcast(name: str, t: torch.Tensor, scores_shape: tuple[int, ...],
+                     device: torch.device) -> None:
     try:
-        shape = torch.broadcast_shapes(mask.shape, scores_shape)
+        shape = tuple(torch.broadcast_shapes(t.shape, scores_shape))
     except RuntimeError:
         shape = None
-    if shape != scores_shape:
-        raise ValueError(f"attention: mask of shape {tuple(mask.shape)} does not broadcast "
-                         f"to the scores' shape {tuple(scores_shape)} (..., Tq, Tk)")
+    if shape != tuple(scores_shape):
+        raise ValueError(f"attention: {name} of shape {tuple(t.shape)} does not broadcast "
+                         f"to the scores' shape {tuple(scores_shape)} (B, H, Tq, Tk)")
+    if t.device != device:
+        raise ValueError(f"attention: {name} is on {t.device} but the queries are on {device}")
+
+
+def check_mask(mask: object, scores_shape: tuple[int, ...], device: torch.device,
+               name: str = "mask") -> None:
+    """The one mask contract: ``mask`` is **bool, True = may attend**, broadcastable to
+    ``scores_shape (..., Tq, Tk)`` and on ``device``. A float mask is refused: a 0/1
+    float tensor would be *added* to the scores (padding still attended), so an additive
+    bias must be passed by its own name, ``attn_bias`` (see :func:`check_bias`)."""
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"attention: {name} must be a bool tensor (True = may attend), "
+                        f"got {type(mask).__name__}")
+    if mask.dtype != torch.bool:
+        hint = (" (a float tensor is an additive bias: pass it as attn_bias=..., or "
+                f"{name}.bool() if it holds 1 = keep / 0 = drop)"
+                if mask.is_floating_point() else f" (use {name}.bool())")
+        raise TypeError(f"attention: {name} must be a bool tensor (True = may attend), "
+                        f"got dtype {mask.dtype}{hint}")
+    _check_broadcast(name, mask, scores_shape, device)
+
+
+def check_bias(attn_bias: object, scores_shape: tuple[int, ...], device: torch.device,
+               name: str = "attn_bias") -> None:
+    """An additive bias on the scores (ALiBi, relative positions, ``-inf`` = blocked): a
+    float tensor broadcastable to ``scores_shape (..., Tq, Tk)``, on ``device``."""
+    if not isinstance(attn_bias, torch.Tensor) or not attn_bias.is_floating_point():
+        got = attn_bias.dtype if isinstance(attn_bias, torch.Tensor) else type(attn_bias).__name__
+        raise TypeError(f"attention: {name} must be a float tensor added to the scores, "
+                        f"got {got} (a bool keep-mask goes in mask=...)")
+    _check_broadcast(name, attn_bias, scores_shape, device)
+
+
+def causal_allowed(Tq: int, Tk: int, device: torch.device | None) -> torch.Tensor:
+    """The causal ``(Tq, Tk)`` bool mask, **aligned bottom-right**: the ``Tq`` queries are
+    the *last* ``Tq`` of ``Tk`` positions, so query ``i`` sees keys ``j <= i + (Tk - Tq)``
+    (decoding with a KV cache; for ``Tq == Tk`` the usual lower triangle).
+
+    More queries than keys (``Tq > Tk``) keeps the same rule: the first ``Tq - Tk``
+    queries come before every key, so their rows are fully masked and (as every fully
+    masked row here) get zero weights and a zero output. PyTorch's ``is_causal=True``
+    aligns top-left instead; the package never hands it a ``Tq != Tk`` problem.
+    """
+    return _causal_mask_rect(Tq, Tk, device)
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-              mask: torch.Tensor | None = None, causal: bool = False
+              mask: torch.Tensor | None = None, causal: bool = False,
+              attn_bias: torch.Tensor | None = None
               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scaled dot-product attention from scratch: ``softmax(q kᵀ / sqrt(d)) v``.
+    """Scaled dot-product attention from scratch: ``softmax(q kᵀ / sqrt(d) + bias) v``.
 
     Args:
         q: queries ``(..., Tq, d)``.
-        k: keys ``(..., Tk, d)``.
+        k: keys ``(..., Tk, d)``, ``Tk >= 1``.
         v: values ``(..., Tk, dv)``. Leading dims broadcast (e.g. ``(B, H)``).
-        mask: optional bool, broadcastable to ``(..., Tq, Tk)``; True = may attend.
+        mask: optional **bool**, broadcastable to ``(..., Tq, Tk)``; True = may attend.
+            A float mask is an error (see :func:`check_mask`).
         causal: if True, query ``i`` sees keys ``j <= i + (Tk - Tq)``: the queries are
-            the *last* ``Tq`` positions, which is what decoding with a KV cache needs
-            (for ``Tq == Tk`` it is the usual lower triangle).
+            the *last* ``Tq`` positions (bottom-right alignment), which is what decoding
+            with a KV cache needs; for ``Tq > Tk`` the first ``Tq - Tk`` rows see no key
+            and are all zero (see :func:`causal_allowed`).
+        attn_bias: optional **float**, broadcastable to ``(..., Tq, Tk)``, added to the
+            scores; ``-inf`` entries count as masked.
 
     Returns:
         ``out (..., Tq, dv)`` and ``weights (..., Tq, Tk)``; each row of ``weights``
         sums to 1, masked entries are exactly 0, and a fully masked row is all 0 (its
-        output is 0).
+        output is 0). A NaN in ``q``, ``k`` or ``v`` propagates as in PyTorch, even from
+        a masked key's value (``0 * NaN`` is NaN): clean the inputs, do not rely on masks.
     """
     _check_qkv(q, k, v)
+    if not isinstance(causal, bool):
+        raise TypeError(f"attention: causal must be True or False, got {causal!r}")
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))             # (..., Tq, Tk)
     allowed = None
     if mask is not None:
-        _check_mask(mask, scores.shape)
+        check_mask(mask, scores.shape, q.device)
         allowed = mask
+    if attn_bias is not None:
+        check_bias(attn_bias, scores.shape, q.device)
+        scores = scores + attn_bias.to(scores.dtype)
+        finite = ~torch.isneginf(attn_bias)
+        allowed = finite if allowed is None else allowed & finite
     if causal:
-        tri = _causal_mask_rect(q.size(-2), k.size(-2), q.device)
+        tri = causal_allowed(q.size(-2), k.size(-2), q.device)
         allowed = tri if allowed is None else allowed & tri
     if allowed is not None:
         # A large finite negative, not -inf: a fully masked row then gives a uniform
@@ -201,8 +277,12 @@ class KVCache:
         Returns views of all keys and values so far, ``(B, n_kv_head, length + T,
         head_dim)``. Does not move ``length``: call ``advance(T)`` once per forward.
         """
+        if (not isinstance(k, torch.Tensor) or not isinstance(v, torch.Tensor)
+                or k.dim() != 4 or v.shape != k.shape):
+            raise ValueError(f"KVCache: keys and values must both be (B, n_kv_head, T, "
+                             f"head_dim), got {shape_str(k)} / {shape_str(v)}")
         B, H, T, D = k.shape
-        if (B, H, D) != (self.batch_size, self.n_kv_head, self.head_dim) or v.shape != k.shape:
+        if (B, H, D) != (self.batch_size, self.n_kv_head, self.head_dim):
             raise ValueError(f"KVCache: keys {tuple(k.shape)} / values {tuple(v.shape)} do not "
                              f"fit buffers (B={self.batch_size}, n_kv_head={self.n_kv_head}, "
                              f"T, head_dim={self.head_dim})")
@@ -234,9 +314,13 @@ class KVCache:
         ``B_new`` may differ from ``B`` (e.g. expanding one prompt into ``num_beams``).
         Returns ``self``.
         """
-        if index.dim() != 1 or index.is_floating_point():
+        if (not isinstance(index, torch.Tensor) or index.dim() != 1
+                or index.is_floating_point() or index.dtype == torch.bool):
             raise ValueError(f"KVCache.reorder: index must be 1-D integers, got "
-                             f"{tuple(index.shape)} {index.dtype}")
+                             f"{shape_str(index)} {getattr(index, 'dtype', '')}")
+        if index.numel() and (int(index.min()) < 0 or int(index.max()) >= self.batch_size):
+            raise ValueError(f"KVCache.reorder: index values must lie in [0, batch_size="
+                             f"{self.batch_size}), got {index.tolist()[:8]}")
         if self.k:
             index = index.to(self.device)
             self.k = [t.index_select(0, index) for t in self.k]
@@ -297,19 +381,26 @@ class MultiHeadAttention(nn.Module):
                  qk_norm: bool = False) -> None:
         super().__init__()
         self.qk_norm = qk_norm
-        n_kv_head = n_head if n_kv_head is None else n_kv_head
+        positive_int("n_embd", n_embd)
+        positive_int("n_head", n_head)
+        n_kv_head = n_head if n_kv_head is None else positive_int("n_kv_head", n_kv_head)
         if n_embd % n_head:
             raise ValueError(f"n_embd={n_embd} is not divisible by n_head={n_head}")
         if n_head % n_kv_head:
             raise ValueError(f"n_head={n_head} is not divisible by n_kv_head={n_kv_head}")
         if impl not in IMPLS:
             raise ValueError(f"unknown attention impl {impl!r}; use one of {IMPLS}")
+        boolean("bias", bias)
+        boolean("cross", cross)
+        dropout = finite("dropout", dropout, ge=0.0, lt=1.0)
+        kv_dim = n_embd if kv_dim is None else positive_int("kv_dim", kv_dim)
+        self.n_embd, self.kv_dim = n_embd, kv_dim
         self.n_head, self.n_kv_head, self.head_dim = n_head, n_kv_head, n_embd // n_head
         self.impl, self.cross, self.dropout = impl, cross, dropout
         q_dim, kv_out = n_head * self.head_dim, n_kv_head * self.head_dim
         if cross:
             self.q = nn.Linear(n_embd, q_dim, bias=bias)
-            self.kv = nn.Linear(n_embd if kv_dim is None else kv_dim, 2 * kv_out, bias=bias)
+            self.kv = nn.Linear(kv_dim, 2 * kv_out, bias=bias)
         else:
             self.qkv = nn.Linear(n_embd, q_dim + 2 * kv_out, bias=bias)
         self.proj = nn.Linear(q_dim, n_embd, bias=bias)
@@ -326,32 +417,63 @@ class MultiHeadAttention(nn.Module):
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         kv_out = self.n_kv_head * self.head_dim
         if self.cross:
-            if context is None:
-                raise ValueError("cross-attention needs a context (B, S, kv_dim)")
             q = self.q(x)
             k, v = self.kv(context).split([kv_out, kv_out], dim=-1)
         else:
-            if context is not None:
-                raise ValueError("self-attention got a context; build with cross=True")
             q, k, v = self.qkv(x).split([self.n_head * self.head_dim, kv_out, kv_out], dim=-1)
         return self._heads(q, self.n_head), self._heads(k, self.n_kv_head), \
             self._heads(v, self.n_kv_head)
 
+    def _check_inputs(self, x: torch.Tensor, context: torch.Tensor | None) -> None:
+        """``x (B, T, n_embd)`` and, for cross-attention, ``context (B, S, kv_dim)``."""
+        float_tensor("x", x, 3, "(B, T, C)")
+        if x.size(-1) != self.n_embd:
+            raise ValueError(f"x has width {x.size(-1)} (shape {tuple(x.shape)}), but this "
+                             f"attention was built for n_embd={self.n_embd}")
+        if not self.cross:
+            if context is not None:
+                raise ValueError("self-attention got a context; build with cross=True")
+            return
+        if context is None:
+            raise ValueError(f"cross-attention needs a context (B, S, kv_dim={self.kv_dim})")
+        float_tensor("context", context, 3, "(B, S, kv_dim)")
+        if context.size(-1) != self.kv_dim or context.size(0) != x.size(0):
+            raise ValueError(f"context must have shape (B={x.size(0)}, S, kv_dim="
+                             f"{self.kv_dim}), got {tuple(context.shape)}")
+        if context.size(1) == 0:
+            raise ValueError("context has no positions (S = 0): nothing to attend to")
+
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None, causal: bool = False,
                 rope: tuple[torch.Tensor, torch.Tensor] | None = None,
-                cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+                cache: KVCache | None = None, layer: int = 0,
+                attn_bias: torch.Tensor | None = None) -> torch.Tensor:
         """Attend from ``x (B, T, C)``; returns ``(B, T, C)``.
+
+        An unbatched ``x (T, C)`` (and ``context (S, kv_dim)``) is treated as a batch
+        of one and gives ``(T, C)`` back. Both ``impl``s apply the same checks.
 
         Args:
             context: ``(B, S, kv_dim)`` keys/values source for cross-attention.
-            mask: bool, broadcastable to ``(B, H, T, Tk)``, True = may attend (e.g.
-                ``padding_mask(...)`` of shape ``(B, 1, 1, Tk)``).
-            causal: causal self-attention (queries are the last ``T`` of ``Tk``).
-            rope: ``(cos, sin)``, each ``(T, D)``, for this call's positions.
+            mask: **bool**, broadcastable to ``(B, H, T, Tk)``, True = may attend (e.g.
+                ``padding_mask(...)`` of shape ``(B, 1, 1, Tk)``). A float mask is an
+                error: pass an additive bias as ``attn_bias``.
+            causal: causal self-attention, aligned bottom-right (the queries are the
+                last ``T`` of ``Tk`` positions; with ``T > Tk`` the first ``T - Tk``
+                queries see no key and give a zero attention output).
+            rope: ``(cos, sin)``, each ``(T, D)`` (or ``(B, T, D)`` for per-row
+                positions), for this call's positions.
             cache: a ``KVCache``; new keys/values are appended for ``layer`` and the
                 queries attend to everything cached so far.
+            attn_bias: **float**, broadcastable to ``(B, H, T, Tk)``, added to the scores.
         """
+        if isinstance(x, torch.Tensor) and x.dim() == 2:              # unbatched (T, C)
+            if isinstance(context, torch.Tensor) and context.dim() == 2:
+                context = context[None]
+            return self.forward(x[None], context, mask, causal, rope, cache, layer,
+                                attn_bias)[0]
+        self._check_inputs(x, context)
+        boolean("causal", causal)
         q, k, v = self._project(x, context)
         if self.qk_norm:
             q, k = F.rms_norm(q, (self.head_dim,)), F.rms_norm(k, (self.head_dim,))
@@ -360,28 +482,51 @@ class MultiHeadAttention(nn.Module):
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is not None:
             k, v = cache.append(layer, k, v)
-        Tq, Tk = q.size(2), k.size(2)
+        B, _, Tq, _ = q.shape
+        Tk = k.size(2)
+        scores_shape = (B, self.n_head, Tq, Tk)
+        if mask is not None:
+            check_mask(mask, scores_shape, q.device)
+        if attn_bias is not None:
+            check_bias(attn_bias, scores_shape, q.device)
         is_causal = False
-        if causal and Tq > 1:                       # one query at the end sees every key
-            if (mask is None and Tq == Tk and not self.record_weights
-                    and self.impl == "sdpa"):
+        if causal:
+            tri = causal_allowed(Tq, Tk, q.device)
+            if Tq == 1:
+                pass                                # one query at the end sees every key
+            elif (mask is None and attn_bias is None and Tq == Tk
+                    and not self.record_weights and self.impl == "sdpa"):
                 is_causal = True                    # SDPA's fast causal path, no mask tensor
             else:
-                tri = _causal_mask_rect(Tq, Tk, q.device)
                 mask = tri if mask is None else mask & tri
         dropout_p = self.dropout if self.training else 0.0
         if self.impl == "sdpa" and not self.record_weights:
-            gqa = self.n_kv_head != self.n_head
-            if gqa and not _sdpa_groups_kv(q, mask):
-                k, v = self._expand_kv(k, v)
-                gqa = False
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
-                                               is_causal=is_causal, enable_gqa=gqa)
+            y = self._sdpa(q, k, v, mask, attn_bias, is_causal, dropout_p)
         else:
-            y = self._scratch(q, k, v, mask, dropout_p)
-        B, _, T, _ = y.shape
-        y = y.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim)
+            y = self._scratch(q, k, v, mask, attn_bias, dropout_p)
+        y = y.transpose(1, 2).reshape(B, Tq, self.n_head * self.head_dim)
         return self.resid_dropout(self.proj(y))
+
+    def _sdpa(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+              mask: torch.Tensor | None, attn_bias: torch.Tensor | None, is_causal: bool,
+              dropout_p: float) -> torch.Tensor:
+        """PyTorch's fused attention with the bool mask and float bias folded into one
+        float ``attn_mask`` when both are given (fully masked rows are zeroed after)."""
+        attn_mask = mask
+        if attn_bias is not None:
+            attn_mask = attn_bias.to(q.dtype)
+            if mask is not None:
+                attn_mask = attn_mask.masked_fill(~mask, float("-inf"))
+        gqa = self.n_kv_head != self.n_head
+        if gqa and not _sdpa_groups_kv(q, attn_mask):
+            k, v = self._expand_kv(k, v)
+            gqa = False
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p,
+                                           is_causal=is_causal, enable_gqa=gqa)
+        if attn_bias is not None:                   # the scratch path's zero rows, everywhere
+            alive = ~torch.isneginf(attn_mask).all(dim=-1, keepdim=True)
+            y = y.masked_fill(~alive, 0.0)
+        return y
 
     def _expand_kv(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, H_kv, Tk, D) -> (B, H, Tk, D)``: each K/V head repeated for its query group."""
@@ -391,9 +536,10 @@ class MultiHeadAttention(nn.Module):
         return k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
 
     def _scratch(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                 mask: torch.Tensor | None, dropout_p: float) -> torch.Tensor:
+                 mask: torch.Tensor | None, attn_bias: torch.Tensor | None,
+                 dropout_p: float) -> torch.Tensor:
         k, v = self._expand_kv(k, v)
-        out, weights = attention(q, k, v, mask=mask)
+        out, weights = attention(q, k, v, mask=mask, attn_bias=attn_bias)
         if self.record_weights:
             self.last_weights = weights.detach()
         if dropout_p > 0:

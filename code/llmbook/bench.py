@@ -37,6 +37,7 @@ per storage with ``torch.autograd.graph.saved_tensors_hooks``).
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import math
 import os
@@ -347,6 +348,8 @@ def run(configs: list[BenchConfig], device: torch.device, repeats: int = 3,
     if device.type == "cpu" and threads:
         torch.set_num_threads(threads)
     result = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
         "device": _describe(device), "torch": torch.__version__,
         "transformers": _transformers_version(), "python": platform.python_version(),
         "threads": torch.get_num_threads(), "repeats": repeats, "compile": compile_,
@@ -354,11 +357,39 @@ def run(configs: list[BenchConfig], device: torch.device, repeats: int = 3,
                    else "params + grads + AdamW state + saved activations"),
         "configs": {}, "train": [], "generate": [],
     }
+    load_before = _load_average()
     for cfg in configs:
         result["configs"][cfg.name] = {**cfg.__dict__}
         result["train"] += bench_training(cfg, device, repeats, compile_)
         result["generate"] += bench_generation(cfg, device, repeats)
+    # How busy the machine was: a load above the core count means the wall-clock figures
+    # include waiting for a core (the CPU-time ratios are then the ones to read).
+    result["load_average"] = {"before": load_before, "after": _load_average()}
     return result
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average (processes running or waiting for a core), if known."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
+
+
+def machine() -> dict:
+    """What the numbers were measured on: CPU model, cores, OS (and the GPU, if any)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
 
 
 def _describe(device: torch.device) -> str:
@@ -404,7 +435,7 @@ def main(argv: list[str] | None = None) -> dict:
         prog="python -m llmbook.bench",
         description="Training tokens/s and generation ms/token of llmbook's GPT vs Hugging "
                     "Face GPT-2 (interleaved repeats, median, ratio to the first row).",
-        epilog="JSON keys: device, torch, transformers, python, threads, repeats, compile, "
+        epilog="JSON keys: date, machine [cpu, cores, os, gpu], load_average [before, after], device, torch, transformers, python, threads, repeats, compile, "
                "memory, configs, quick, train [config, impl, tokens_per_s, "
                "tokens_per_s_runs, tokens_per_cpu_s, ratio, ratio_cpu, mem_mib, mfu, "
                "first_loss, first_step_s], generate [config, impl, ms_per_token, ms_per_token_runs, "
@@ -435,8 +466,7 @@ def main(argv: list[str] | None = None) -> dict:
                           args.threads or None, args.nanogpt, args.target)
         print(format_speedrun(result))
         if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(result, indent=2, default=_json_default))
+            write_json_atomic(args.json, result)
             print(f"wrote {args.json}")
         return result
 
@@ -457,8 +487,7 @@ def main(argv: list[str] | None = None) -> dict:
     result["quick"] = args.quick
     print(format_table(result))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2, default=_json_default))
+        write_json_atomic(args.json, result)
         print(f"wrote {args.json}")
     return result
 
@@ -545,6 +574,18 @@ def format_speedrun(result: dict) -> str:
         lines.append(f"{r['setup']:34} {r['cpu_s']:8.1f} {r['tokens']:10,.0f} {spread:>16} "
                      f"{r['final_val']:10.3f}")
     return "\n".join(lines)
+
+
+def write_json_atomic(path: Path, result: dict) -> None:
+    """Write ``result`` as JSON to ``path`` by way of a temporary file and a rename, so a
+    crash never leaves a half-written result where an old one was."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _json_default(value: object) -> object:

@@ -13,6 +13,11 @@ rescaled by ``exp(m - m')``. At the end ``acc / l`` is exactly ``softmax(scores)
 yet no more than one ``(T_q, block)`` tile of scores ever exists at once. FlashAttention
 (Dao et al. 2022) does the same inside one GPU kernel, with the tiles in fast on-chip
 memory; this module is the readable version, not a fast one.
+
+Edge cases, the same as :func:`llmbook.attention.attention`: a row with no key to look
+at (every score ``-inf``) gives **zeros**, not the NaN that ``torch.softmax`` returns
+for such a row; zero keys is an error, and so is causal attention with ``T_q != T_k``.
+A NaN (or ``+inf``) in the input propagates to its row's output, as in PyTorch.
 """
 from __future__ import annotations
 
@@ -35,7 +40,9 @@ def online_softmax(x: Tensor, block_size: int = 4) -> Tensor:
     One pass over the blocks keeps a running maximum ``m`` and a running normaliser ``l``
     (rescaled whenever ``m`` grows); a second pass writes ``exp(x - m) / l``.
 
-    x: ``(..., N)`` floating tensor. Returns a tensor of the same shape whose rows sum to 1.
+    x: ``(..., N)`` floating tensor. Returns a tensor of the same shape whose rows sum to
+    1; a row whose entries are all ``-inf`` gives all zeros (no mass to share; torch
+    returns NaN there), a NaN or ``+inf`` entry makes its row NaN.
     """
     if not isinstance(x, Tensor) or not x.is_floating_point():
         raise TypeError(f"x must be a floating-point tensor, got {type(x).__name__}"
@@ -50,7 +57,15 @@ def online_softmax(x: Tensor, block_size: int = 4) -> Tensor:
         m_new = torch.maximum(m, block.amax(dim=-1))
         l = l * _safe_exp(m - m_new) + _safe_exp(block - m_new[..., None]).sum(dim=-1)
         m = m_new
-    return _safe_exp(x - m[..., None]) / l[..., None]
+    return _divide(_safe_exp(x - m[..., None]), l[..., None], m[..., None])
+
+
+def _divide(num: Tensor, l: Tensor, m: Tensor) -> Tensor:
+    """``num / l``, with 0 for rows that saw no finite score (``m = -inf``, so ``l = 0``)
+    and NaN for rows whose running maximum is NaN or ``+inf``."""
+    empty = torch.isneginf(m)
+    out = num / torch.where(empty, torch.ones_like(l), l)
+    return torch.where(torch.isnan(m) | torch.isposinf(m), torch.full_like(out, math.nan), out)
 
 
 def _safe_exp(x: Tensor) -> Tensor:
@@ -75,9 +90,14 @@ def _check_qkv(q: Tensor, k: Tensor, v: Tensor, causal: bool) -> None:
     if q.shape[:-2] != k.shape[:-2]:
         raise ValueError(f"q and k must have the same batch/head shape, got {tuple(q.shape)} "
                          f"and {tuple(k.shape)}")
+    if k.shape[-2] == 0:
+        raise ValueError(f"k has shape {tuple(k.shape)}: need at least one key (T_k >= 1)")
+    if not isinstance(causal, bool):
+        raise TypeError(f"causal must be True or False, got {causal!r}")
     if causal and q.shape[-2] != k.shape[-2]:
         raise ValueError(f"causal=True needs as many queries as keys, got T_q={q.shape[-2]} "
-                         f"and T_k={k.shape[-2]}")
+                         f"and T_k={k.shape[-2]} (llmbook.attention.attention aligns "
+                         "T_q < T_k bottom-right, for decoding)")
 
 
 def blockwise_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool = False,
@@ -85,9 +105,11 @@ def blockwise_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool = False,
     """``softmax(q kᵀ / √D) v`` computed one key block at a time with an online softmax.
 
     q: ``(..., T_q, D)``, k: ``(..., T_k, D)``, v: ``(..., T_k, D_v)`` (e.g. ``(B, H, T, D)``).
-    causal: query ``i`` sees keys ``j <= i`` only (needs ``T_q == T_k``).
+    causal: query ``i`` sees keys ``j <= i`` only (needs ``T_q == T_k``; a clear error
+    otherwise).
     Returns ``(..., T_q, D_v)``, equal (up to rounding) to
     ``torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)``.
+    A row whose scores are all ``-inf`` gives zeros (as ``attention`` does).
     Peak extra memory is one ``(..., T_q, block_size)`` tile instead of ``(..., T_q, T_k)``.
     """
     _check_qkv(q, k, v, causal)
@@ -111,4 +133,4 @@ def blockwise_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool = False,
         l = l * correction + p.sum(dim=-1)
         acc = acc * correction[..., None] + p @ v_blk
         m = m_new
-    return acc / l[..., None]
+    return _divide(acc, l[..., None], m[..., None])

@@ -16,7 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from llmbook.models import GPT
+from llmbook.models import GPT, _check_attention_mask
 
 __all__ = ["beam_search", "generate", "sample_next", "top_k_filter", "top_p_filter"]
 
@@ -56,6 +56,7 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
     ``temperature=0`` is greedy (argmax); otherwise the logits are divided by the
     temperature, filtered by ``top_k`` then ``top_p``, and sampled.
     """
+    _check_temperature(temperature)
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
     logits = logits.float() / temperature
@@ -70,7 +71,8 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
 @torch.no_grad()
 def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, use_cache: bool = True,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+             generator: torch.Generator | None = None,
+             attention_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Continue each prompt row by ``max_new_tokens`` tokens.
 
     Args:
@@ -82,9 +84,15 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
             without it, a context longer than ``block_size`` is cropped to its last
             ``block_size`` tokens.
         generator: a ``torch.Generator`` on the model's device, for reproducible sampling.
+        attention_mask: ``(B, T)`` bool or 0/1, 1 = real token, for a batch of prompts
+            of different lengths **padded on the left** (the last column must be all 1).
+            Padding is never attended to and positions count from each row's first real
+            token, so every row continues exactly as it would alone (greedy decoding
+            gives the same tokens as one prompt at a time). New tokens are real.
 
     Returns:
-        ``(B, T + max_new_tokens)`` int64: the prompts followed by the new tokens.
+        ``(B, T + max_new_tokens)`` int64: the prompts (padding included) followed by
+        the new tokens.
     """
     _check_model(model)
     B, T = _check_prompt(model, idx)
@@ -94,20 +102,25 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
         raise ValueError(f"prompt ({T}) + max_new_tokens ({max_new_tokens}) exceeds "
                          f"block_size={block}: the KV cache cannot hold it; "
                          "use_cache=False crops the context instead")
+    keep = _check_left_padding(attention_mask, B, T)
     out = torch.empty(B, T + max_new_tokens, dtype=torch.long, device=idx.device)
     out[:, :T] = idx
+    if keep is not None:                              # (B, T + new): new tokens are real
+        keep = torch.cat([keep, keep.new_ones(B, max_new_tokens)], dim=1)
     was_training = model.training
     model.eval()
     try:
         if use_cache:
             cache = model.new_cache(B, max_len=T + max_new_tokens)
-            logits, _ = model(idx, cache=cache)                         # prefill (B, T, V)
+            logits, _ = model(idx, cache=cache, attention_mask=_upto(keep, 0, T))  # prefill
         for t in range(T, T + max_new_tokens):
             if not use_cache:
-                logits, _ = model(out[:, max(0, t - block):t])          # the whole context
+                lo = max(0, t - block)                                  # the whole context
+                logits, _ = model(out[:, lo:t], attention_mask=_upto(keep, lo, t))
             out[:, t:t + 1] = sample_next(logits[:, -1], temperature, top_k, top_p, generator)
             if use_cache and t + 1 < T + max_new_tokens:
-                logits, _ = model(out[:, t:t + 1], cache=cache)         # one new token
+                logits, _ = model(out[:, t:t + 1], cache=cache,         # one new token
+                                  attention_mask=_upto(keep, 0, t + 1))
     finally:
         model.train(was_training)
     return out
@@ -239,6 +252,28 @@ def _best_hypotheses(beams: torch.Tensor, scores: torch.Tensor,
 
 
 # ------------------------------------------------------------------- input checks
+def _upto(keep: torch.Tensor | None, lo: int, hi: int) -> torch.Tensor | None:
+    return None if keep is None else keep[:, lo:hi]
+
+
+def _check_left_padding(attention_mask: object, B: int, T: int) -> torch.Tensor | None:
+    """The prompt mask as bool ``(B, T)``; every row must end in a real token."""
+    if attention_mask is None:
+        return None
+    keep = _check_attention_mask(attention_mask, B, T)
+    if not bool(keep[:, -1].all()):
+        rows = torch.nonzero(~keep[:, -1]).flatten().tolist()
+        raise ValueError(f"attention_mask: rows {rows[:5]} end in padding; generate needs "
+                         "prompts padded on the left (attention_mask[:, -1] all 1)")
+    return keep
+
+
+def _check_temperature(temperature: object) -> None:
+    if (not isinstance(temperature, (int, float)) or isinstance(temperature, bool)
+            or not math.isfinite(temperature) or temperature < 0):
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+
+
 def _check_model(model: object) -> None:
     if not isinstance(model, GPT):
         raise TypeError(f"expected an llmbook GPT, got {type(model).__name__}")
@@ -283,9 +318,7 @@ def _check_top_p(p: object) -> None:
 def _check_sampling(max_new_tokens: object, temperature: object, top_k: object, top_p: object,
                     generator: object, device: torch.device) -> None:
     _check_count("max_new_tokens", max_new_tokens, minimum=0)
-    if (not isinstance(temperature, (int, float)) or isinstance(temperature, bool)
-            or not math.isfinite(temperature) or temperature < 0):
-        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+    _check_temperature(temperature)
     if top_k is not None:
         _check_top_k(top_k)
     if top_p is not None:

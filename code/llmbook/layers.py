@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from llmbook._validate import boolean, finite, positive_int
+
 __all__ = ["ACTIVATIONS", "MLP", "LayerNorm", "RMSNorm", "SwiGLU", "make_norm"]
 
 ACTIVATIONS = ("gelu_tanh", "gelu", "relu", "relu2")  # relu2: relu(x) ** 2
@@ -24,7 +26,9 @@ class LayerNorm(nn.Module):
 
     def __init__(self, ndim: int, bias: bool = True, eps: float = 1e-5) -> None:
         super().__init__()
-        self.eps = eps
+        positive_int("ndim", ndim)
+        boolean("bias", bias)
+        self.eps = finite("eps", eps, gt=0.0)
         self.weight = nn.Parameter(torch.ones(ndim))
         self.bias = nn.Parameter(torch.zeros(ndim)) if bias else None
 
@@ -40,7 +44,8 @@ class RMSNorm(nn.Module):
 
     def __init__(self, ndim: int, eps: float = 1e-6) -> None:
         super().__init__()
-        self.eps = eps
+        positive_int("ndim", ndim)
+        self.eps = finite("eps", eps, gt=0.0)
         self.weight = nn.Parameter(torch.ones(ndim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -57,6 +62,20 @@ def make_norm(kind: str, ndim: int, bias: bool, eps: float) -> nn.Module:
     raise ValueError(f"unknown norm {kind!r}; use 'layernorm' or 'rmsnorm'")
 
 
+def _check_width(x: torch.Tensor, C: int, who: str) -> None:
+    if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.size(-1) != C:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{who}: x must have shape (..., C={C}), got {shape}")
+
+
+def _check_sizes(n_embd: int, hidden: int | None, bias: bool, dropout: float) -> int:
+    """Validate a feed-forward net's arguments; returns ``hidden`` (default ``4 * n_embd``)."""
+    positive_int("n_embd", n_embd)
+    boolean("bias", bias)
+    finite("dropout", dropout, ge=0.0, lt=1.0)
+    return 4 * n_embd if hidden is None else positive_int("hidden", hidden)
+
+
 class MLP(nn.Module):
     """Position-wise feed-forward net ``proj(act(fc(x)))``: ``(..., C) -> (..., C)``.
 
@@ -69,13 +88,14 @@ class MLP(nn.Module):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; use one of {ACTIVATIONS}")
-        hidden = 4 * n_embd if hidden is None else hidden
+        hidden = _check_sizes(n_embd, hidden, bias, dropout)
         self.activation = activation
         self.fc = nn.Linear(n_embd, hidden, bias=bias)
         self.proj = nn.Linear(hidden, n_embd, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_width(x, self.fc.in_features, "MLP")
         h = self.fc(x)
         if self.activation == "gelu_tanh":
             h = F.gelu(h, approximate="tanh")
@@ -99,11 +119,12 @@ class SwiGLU(nn.Module):
     def __init__(self, n_embd: int, hidden: int | None = None, bias: bool = False,
                  dropout: float = 0.0) -> None:
         super().__init__()
-        hidden = 4 * n_embd if hidden is None else hidden
+        hidden = _check_sizes(n_embd, hidden, bias, dropout)
         self.gate = nn.Linear(n_embd, hidden, bias=bias)
         self.up = nn.Linear(n_embd, hidden, bias=bias)
         self.down = nn.Linear(hidden, n_embd, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_width(x, self.gate.in_features, "SwiGLU")
         return self.dropout(self.down(F.silu(self.gate(x)) * self.up(x)))

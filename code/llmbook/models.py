@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from llmbook._validate import boolean, finite, float_tensor
 from llmbook.attention import KVCache, MultiHeadAttention, padding_mask
 from llmbook.layers import ACTIVATIONS, MLP, SwiGLU, make_norm
 from llmbook.positions import LearnedPositions, RoPE, sinusoidal
@@ -129,6 +130,33 @@ def _check_ids(idx: torch.Tensor, vocab_size: int, name: str = "idx") -> None:
         raise ValueError(f"{name}: token id {first} is out of range [0, {vocab_size})")
 
 
+IGNORE_INDEX = -100
+
+
+def lm_loss(logits: torch.Tensor, targets: torch.Tensor, name: str = "targets") -> torch.Tensor:
+    """Mean cross-entropy of ``logits (..., V)`` against ``targets (...)``, ``-100`` ignored.
+
+    Targets must be ``-100`` or in ``[0, V)``. A batch whose targets are *all* ``-100``
+    has no token to average over: that is an error (``ValueError`` on CPU, a device-side
+    assert on CUDA) instead of the NaN that ``F.cross_entropy`` would return.
+    """
+    V = logits.size(-1)
+    flat = targets.reshape(-1)
+    if flat.is_cuda or torch.compiler.is_compiling():
+        torch._assert_async((flat != IGNORE_INDEX).any(),
+                            f"{name}: every target is ignore_index={IGNORE_INDEX}")
+    else:
+        bad = (flat != IGNORE_INDEX) & ((flat < 0) | (flat >= V))
+        if bad.any():
+            raise ValueError(f"{name}: target id {int(flat[bad][0])} is neither "
+                             f"{IGNORE_INDEX} (ignored) nor in [0, {V})")
+        if not (flat != IGNORE_INDEX).any():
+            raise ValueError(f"{name}: every target is ignore_index={IGNORE_INDEX}, so the "
+                             "mean loss over zero tokens is undefined (it would be NaN); "
+                             "leave at least one real target in the batch")
+    return F.cross_entropy(logits.reshape(-1, V), flat, ignore_index=IGNORE_INDEX)
+
+
 # ------------------------------------------------------------------------ GPT config
 
 NORMS = ("layernorm", "rmsnorm")
@@ -146,6 +174,14 @@ def _check_positive(**values: Any) -> None:
     for name, v in values.items():
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise ValueError(f"{name} must be a positive int, got {v!r}")
+
+
+def _check_numbers(cfg: Any) -> None:
+    """The numeric and boolean fields every config has: ``dropout`` in [0, 1), ``norm_eps``
+    finite > 0, ``bias`` a real bool (``bias="False"`` would be truthy)."""
+    finite("dropout", cfg.dropout, ge=0.0, lt=1.0)
+    finite("norm_eps", cfg.norm_eps, gt=0.0)
+    boolean("bias", cfg.bias)
 
 
 class _DictConfig:
@@ -220,10 +256,9 @@ class GPTConfig(_DictConfig):
         _check_choice("activation", self.activation, ACTIVATIONS)
         if self.position == "rope" and self.head_dim % 2:
             raise ValueError(f"RoPE needs an even head_dim, got {self.head_dim}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.norm_eps <= 0 or self.rope_theta <= 0:
-            raise ValueError("norm_eps and rope_theta must be positive")
+        _check_numbers(self)
+        finite("rope_theta", self.rope_theta, gt=1.0)
+        boolean("tie_embeddings", self.tie_embeddings)
 
     @property
     def head_dim(self) -> int:
@@ -304,36 +339,48 @@ class GPT(nn.Module):
 
     # -- forward ---------------------------------------------------------------------
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
-                cache: KVCache | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                cache: KVCache | None = None, attention_mask: torch.Tensor | None = None,
+                position_ids: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Next-token logits, and the loss when ``targets`` are given.
 
         Args:
             idx: token ids ``(B, T)``, int64, each in ``[0, vocab_size)``.
-            targets: ``(B, T)`` ids of the next tokens; ``-100`` = ignore.
+            targets: ``(B, T)`` ids of the next tokens; ``-100`` = ignore (set it at
+                padding). All ``-100`` is an error (see :func:`lm_loss`).
             cache: a ``KVCache`` from ``new_cache``. The ``T`` new tokens take positions
                 ``cache.length .. cache.length + T - 1``, attend to everything cached,
                 and are appended to it (``cache.length`` grows by ``T``).
+            attention_mask: ``(B, cache.length + T)`` bool or 0/1 ints, 1 = real token,
+                0 = padding, covering the cached tokens and the new ones (as Hugging
+                Face's). Padded keys are never attended to. Left padding is the one
+                that suits generation (see :func:`llmbook.generate.generate`). With a
+                cache, pass the mask on every call (the cache does not remember it).
+            position_ids: ``(B, T)`` positions of the new tokens. ``None`` = counted
+                from the mask (``cumsum(attention_mask) - 1``, padding at 0), so a
+                left-padded row gets the same positions as the same row alone; without
+                a mask, ``cache.length + arange(T)``.
 
         Returns:
             ``logits (B, T, vocab_size)`` and ``loss`` (mean cross-entropy over
-            non-ignored targets, a scalar) or ``None`` without targets.
+            non-ignored targets, a scalar) or ``None`` without targets. Logits at padded
+            positions are finite but meaningless.
         """
         B, T = self._check_input(idx, targets, cache)
         offset = 0 if cache is None else cache.length
+        mask, position_ids = _mask_and_positions(attention_mask, position_ids, B, T, offset,
+                                                 self.config.block_size)
         x = self.wte(idx)                                                   # (B, T, C)
         if self.wpe is not None:
-            x = x + self.wpe(T, offset)
-        rope = self.rope(T, offset) if self.rope is not None else None
+            x = x + self.wpe(T, offset, position_ids)
+        rope = self.rope(T, offset, position_ids) if self.rope is not None else None
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
-            x = block(x, causal=True, rope=rope, cache=cache, layer=i)
+            x = block(x, mask=mask, causal=True, rope=rope, cache=cache, layer=i)
         if cache is not None:
             cache.advance(T)
         logits = self.lm_head(self.ln_f(x))                                 # (B, T, V)
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.view(B * T, -1), targets.reshape(B * T),
-                                   ignore_index=-100)
+        loss = lm_loss(logits, targets) if targets is not None else None
         return logits, loss
 
     def _check_input(self, idx: torch.Tensor, targets: torch.Tensor | None,
@@ -344,6 +391,8 @@ class GPT(nn.Module):
             raise ValueError(f"idx must be a (B, T) tensor of token ids, got {shape}")
         _check_ids(idx, c.vocab_size)
         B, T = idx.shape
+        if T == 0:
+            raise ValueError(f"idx must hold at least one token per row, got {tuple(idx.shape)}")
         offset = 0 if cache is None else cache.length
         if offset + T > c.block_size:
             raise ValueError(f"sequence length {offset + T} (cached {offset} + new {T}) "
@@ -431,15 +480,61 @@ class TransformerStack(nn.Module):
         return x if self.ln_f is None else self.ln_f(x)
 
 
+def _shape(x: object) -> object:
+    return tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+
+
+def _check_attention_mask(attention_mask: object, B: int, T: int,
+                          name: str = "attention_mask") -> torch.Tensor:
+    """A ``(B, T)`` bool or 0/1 integer mask (1 = real token), checked; returned as bool."""
+    if not isinstance(attention_mask, torch.Tensor):
+        raise TypeError(f"{name} must be a (B, T) = {(B, T)} tensor of 0/1, got "
+                        f"{type(attention_mask).__name__}")
+    if tuple(attention_mask.shape) != (B, T):
+        raise ValueError(f"{name} must have shape (B, T) = {(B, T)}, got "
+                         f"{tuple(attention_mask.shape)}")
+    if attention_mask.dtype == torch.bool:
+        return attention_mask
+    if attention_mask.is_floating_point() or attention_mask.is_complex():
+        raise TypeError(f"{name} must be bool or integer 0/1 (1 = real token), got "
+                        f"{attention_mask.dtype}; use {name}.long() or {name}.bool()")
+    if not attention_mask.is_cuda and bool(((attention_mask != 0) & (attention_mask != 1)).any()):
+        raise ValueError(f"{name} must hold only 0 (padding) and 1 (real token), got values "
+                         f"{sorted(set(attention_mask.unique().tolist()))[:6]}")
+    return attention_mask != 0
+
+
 def _key_mask(attention_mask: torch.Tensor | None, B: int, T: int,
               name: str = "attention_mask") -> torch.Tensor | None:
     """``(B, T)`` 0/1 attention mask -> bool ``(B, 1, 1, T)``, checking its shape."""
     if attention_mask is None:
         return None
-    if not isinstance(attention_mask, torch.Tensor) or attention_mask.shape != (B, T):
-        shape = tuple(attention_mask.shape) if isinstance(attention_mask, torch.Tensor) else None
-        raise ValueError(f"{name} must have shape (B, T) = {(B, T)}, got {shape}")
-    return padding_mask(attention_mask)
+    return padding_mask(_check_attention_mask(attention_mask, B, T, name))
+
+
+def _mask_and_positions(attention_mask: torch.Tensor | None,
+                        position_ids: torch.Tensor | None, B: int, T: int, offset: int,
+                        block_size: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The mask ``(B, 1, T, offset + T)`` and positions ``(B, T)`` of ``GPT.forward``.
+
+    Positions default to ``cumsum(mask) - 1`` over the whole sequence (padding clamped to
+    0), sliced to the ``T`` new tokens; ``None`` (consecutive positions) without a mask.
+    """
+    mask = None
+    if attention_mask is not None:
+        keep = _check_attention_mask(attention_mask, B, offset + T)
+        # Every query may also see itself, so a padding query never has an empty row:
+        # real queries are unchanged, and no attention kernel meets a fully masked row.
+        cols = torch.arange(offset + T, device=keep.device)
+        itself = cols[None, :] == (offset + torch.arange(T, device=keep.device))[:, None]
+        mask = padding_mask(keep) | itself                           # (B, 1, T, offset + T)
+        if position_ids is None:
+            position_ids = (keep.long().cumsum(-1) - 1).clamp(min=0)[:, offset:]
+    if position_ids is not None and (not isinstance(position_ids, torch.Tensor)
+                                     or tuple(position_ids.shape) != (B, T)):
+        raise ValueError(f"position_ids must have shape (B, T) = {(B, T)}, got "
+                         f"{_shape(position_ids)}")
+    return mask, position_ids
 
 
 class _Embeddings(nn.Module):
@@ -516,8 +611,10 @@ class EncoderConfig(_DictConfig):
         _check_choice("position", self.position, ENC_POSITIONS)
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("attn_impl", self.attn_impl, IMPLS)
-        if self.type_vocab_size < 0 or not 0.0 <= self.dropout < 1.0:
-            raise ValueError("type_vocab_size must be >= 0 and dropout in [0, 1)")
+        if not isinstance(self.type_vocab_size, int) or self.type_vocab_size < 0:
+            raise ValueError(f"type_vocab_size must be an int >= 0, got {self.type_vocab_size!r}")
+        _check_numbers(self)
+        boolean("norm_first", self.norm_first)
 
 
 class Encoder(nn.Module):
@@ -549,6 +646,10 @@ class Encoder(nn.Module):
         if self.types is not None:
             if token_type_ids is None:
                 token_type_ids = torch.zeros_like(idx)
+            if (not isinstance(token_type_ids, torch.Tensor)
+                    or token_type_ids.shape != idx.shape):
+                raise ValueError(f"token_type_ids must have the shape of idx "
+                                 f"{tuple(idx.shape)}, got {_shape(token_type_ids)}")
             _check_ids(token_type_ids, self.config.type_vocab_size, "token_type_ids")
             x = x + self.types(token_type_ids)
         if self.ln_embed is not None:
@@ -576,16 +677,16 @@ class EncoderForMaskedLM(nn.Module):
                 labels: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Returns ``logits (B, T, V)`` and, with ``labels (B, T)`` (-100 = not masked,
-        ignored), the mean cross-entropy over masked positions."""
+        ignored), the mean cross-entropy over masked positions (a batch with no masked
+        position is an error, see :func:`lm_loss`)."""
         h = self.encoder(idx, attention_mask, token_type_ids)
         logits = self.decoder(self.ln(F.gelu(self.dense(h))))
         loss = None
         if labels is not None:
-            if labels.shape != idx.shape:
+            if not isinstance(labels, torch.Tensor) or labels.shape != idx.shape:
                 raise ValueError(f"labels must have the shape of idx {tuple(idx.shape)}, "
-                                 f"got {tuple(labels.shape)}")
-            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1),
-                                   ignore_index=-100)
+                                 f"got {_shape(labels)}")
+            loss = lm_loss(logits, labels, "labels")
         return logits, loss
 
 
@@ -632,8 +733,9 @@ class Seq2SeqConfig(_DictConfig):
         _check_choice("position", self.position, ENC_POSITIONS)
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("attn_impl", self.attn_impl, IMPLS)
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        _check_numbers(self)
+        for name in ("norm_first", "scale_embeddings", "tie_embeddings"):
+            boolean(name, getattr(self, name))
 
     @property
     def tgt_vocab(self) -> int:
@@ -685,6 +787,10 @@ class Seq2Seq(nn.Module):
         offset = 0 if cache is None else cache.length
         x = self.drop(self.tgt_embed(tgt, offset=offset, name="tgt"))
         B, T = tgt.shape
+        float_tensor("memory", memory, 3, "(B, S, C)")
+        if memory.size(0) != B or memory.size(2) != self.config.n_embd or memory.size(1) == 0:
+            raise ValueError(f"memory must have shape (B={B}, S >= 1, C={self.config.n_embd}) "
+                             f"to match tgt {tuple(tgt.shape)}, got {tuple(memory.shape)}")
         self_mask = _key_mask(tgt_mask, B, offset + T, name="tgt_mask")
         memory_mask = _key_mask(src_mask, B, memory.size(1), name="src_mask")
         h = self.decoder(x, mask=self_mask, causal=True, cache=cache, memory=memory,
@@ -699,14 +805,17 @@ class Seq2Seq(nn.Module):
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Teacher-forced logits ``(B, T, V)`` and the loss against ``targets (B, T)``
         (-100 ignored), or ``None`` without targets."""
+        if (isinstance(src, torch.Tensor) and isinstance(tgt, torch.Tensor)
+                and src.dim() == tgt.dim() == 2 and src.size(0) != tgt.size(0)):
+            raise ValueError(f"src {tuple(src.shape)} and tgt {tuple(tgt.shape)} must have "
+                             "the same batch size B")
         logits = self.decode(tgt, self.encode(src, src_mask), src_mask, tgt_mask)
         loss = None
         if targets is not None:
-            if targets.shape != tgt.shape:
+            if not isinstance(targets, torch.Tensor) or targets.shape != tgt.shape:
                 raise ValueError(f"targets must have the shape of tgt {tuple(tgt.shape)}, "
-                                 f"got {tuple(targets.shape)}")
-            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
-                                   ignore_index=-100)
+                                 f"got {_shape(targets)}")
+            loss = lm_loss(logits, targets)
         return logits, loss
 
     def new_cache(self, batch_size: int, max_len: int | None = None,

@@ -18,10 +18,13 @@ import math
 import torch
 from torch import nn
 
+from llmbook._validate import finite, int_tensor, nonneg_int, positive_int
+
 __all__ = [
     "LearnedPositions",
     "RoPE",
     "apply_rope",
+    "check_position_ids",
     "rope_cos_sin",
     "rotate_half",
     "sinusoidal",
@@ -38,6 +41,7 @@ def sinusoidal(T: int, C: int, base: float = 10000.0) -> torch.Tensor:
         raise ValueError(f"T must be a positive int, got {T!r}")
     if not isinstance(C, int) or C < 2 or C % 2:
         raise ValueError(f"C must be a positive even int, got {C!r}")
+    base = finite("base", base, gt=1.0)
     position = torch.arange(T, dtype=torch.float32)[:, None]              # (T, 1)
     inv_freq = torch.exp(torch.arange(0, C, 2, dtype=torch.float32)
                          * (-math.log(base) / C))                         # (C/2,)
@@ -47,23 +51,51 @@ def sinusoidal(T: int, C: int, base: float = 10000.0) -> torch.Tensor:
     return table
 
 
-class LearnedPositions(nn.Module):
-    """A trainable position table: ``forward(T, offset=0) -> (T, C)``, rows offset..offset+T-1.
+def check_position_ids(position_ids: object, T: int, max_len: int,
+                       name: str = "position_ids") -> torch.Tensor:
+    """``position_ids`` if it is an integer ``(B, T)`` (or ``(T,)``) tensor with every id
+    in ``[0, max_len)``; else a clear error."""
+    int_tensor(name, position_ids, (1, 2), "(B, T)")
+    if position_ids.size(-1) != T:
+        raise ValueError(f"{name} has shape {tuple(position_ids.shape)}, expected T={T} "
+                         "positions (one per token)")
+    if position_ids.numel() and not position_ids.is_cuda:
+        lo, hi = int(position_ids.min()), int(position_ids.max())
+        if lo < 0 or hi >= max_len:
+            raise ValueError(f"{name} must lie in [0, {max_len}), got values in "
+                             f"[{lo}, {hi}]")
+    return position_ids
 
-    The ``offset`` is the number of tokens already in a KV cache, so a token decoded
-    at step ``t`` gets the embedding of position ``t``.
+
+def _window(T: int, offset: int, max_len: int, what: str, article: str) -> None:
+    positive_int("T", T)
+    nonneg_int("offset", offset)
+    if offset + T > max_len:
+        raise ValueError(f"positions {offset}..{offset + T - 1} exceed {article}{max_len} "
+                         f"{what}")
+
+
+class LearnedPositions(nn.Module):
+    """A trainable position table ``(max_len, C)``.
+
+    ``forward(T, offset=0) -> (T, C)``: rows ``offset .. offset+T-1``. The ``offset`` is
+    the number of tokens already in a KV cache, so a token decoded at step ``t`` gets
+    the embedding of position ``t``. ``forward(T, position_ids=ids)`` with ``ids (B, T)``
+    returns ``(B, T, C)``, row ``b`` at positions ``ids[b]`` (left-padded batches).
     """
 
     def __init__(self, max_len: int, C: int) -> None:
         super().__init__()
-        self.max_len = max_len
-        self.weight = nn.Parameter(torch.empty(max_len, C))
+        self.max_len = positive_int("max_len", max_len)
+        self.weight = nn.Parameter(torch.empty(max_len, positive_int("C", C)))
         nn.init.normal_(self.weight, std=0.02)
 
-    def forward(self, T: int, offset: int = 0) -> torch.Tensor:
-        if offset + T > self.max_len:
-            raise ValueError(f"positions {offset}..{offset + T - 1} exceed the table of "
-                             f"{self.max_len} learned positions")
+    def forward(self, T: int, offset: int = 0,
+                position_ids: torch.Tensor | None = None) -> torch.Tensor:
+        if position_ids is not None:
+            check_position_ids(position_ids, T, self.max_len)
+            return self.weight[position_ids]
+        _window(T, offset, self.max_len, "learned positions", "the table of ")
         return self.weight[offset:offset + T]
 
 
@@ -79,6 +111,7 @@ def rope_cos_sin(T: int, head_dim: int, theta: float = 10000.0,
         raise ValueError(f"head_dim must be a positive even int, got {head_dim!r}")
     if not isinstance(T, int) or T < 1:
         raise ValueError(f"T must be a positive int, got {T!r}")
+    theta = finite("rope_theta", theta, gt=1.0)
     inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64)
                                 .to(device=device, dtype=torch.float32) / head_dim))
     t = torch.arange(T, device=device, dtype=torch.float32)
@@ -94,14 +127,19 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate queries or keys ``x (B, H, T, D)`` by ``cos, sin (T, D)``; returns ``(B, H, T, D)``.
+    """Rotate queries or keys ``x (B, H, T, D)`` by ``cos, sin``; returns ``(B, H, T, D)``.
 
-    ``x * cos + rotate_half(x) * sin``; ``cos``/``sin`` must already be sliced to the
-    positions of ``x`` (offset by the cache length when decoding).
+    ``x * cos + rotate_half(x) * sin``. ``cos``/``sin`` are ``(T, D)`` (every row at the
+    same positions, already sliced: offset by the cache length when decoding) or
+    ``(B, T, D)`` (each row at its own positions, from ``RoPE(T, position_ids=...)``).
     """
-    if x.shape[-2:] != cos.shape[-2:] or cos.shape != sin.shape:
-        raise ValueError(f"apply_rope: x has (T, D) = {tuple(x.shape[-2:])} but cos/sin "
-                         f"have {tuple(cos.shape)}/{tuple(sin.shape)}")
+    if (cos.shape != sin.shape or x.shape[-2:] != cos.shape[-2:] or cos.dim() > 3
+            or (cos.dim() == 3 and (x.dim() != 4 or cos.size(0) not in (1, x.size(0))))):
+        raise ValueError(f"apply_rope: x has shape {tuple(x.shape)} (B, H, T, D) but cos/sin "
+                         f"have {tuple(cos.shape)}/{tuple(sin.shape)}; expected (T, D) or "
+                         "(B, T, D)")
+    if cos.dim() == 3:                                     # (B, T, D) -> (B, 1, T, D)
+        cos, sin = cos[:, None], sin[:, None]
     cos = cos.to(x.dtype)
     sin = sin.to(x.dtype)
     return x * cos + rotate_half(x) * sin
@@ -111,18 +149,22 @@ class RoPE(nn.Module):
     """Precomputed RoPE tables for ``max_len`` positions (non-persistent buffers).
 
     ``forward(T, offset=0) -> (cos, sin)``, each ``(T, head_dim)``, for positions
-    ``offset .. offset+T-1``.
+    ``offset .. offset+T-1``; ``forward(T, position_ids=ids)`` with ``ids (B, T)`` gives
+    ``(B, T, head_dim)`` each, row ``b`` at positions ``ids[b]`` (e.g. left padding).
     """
 
     def __init__(self, max_len: int, head_dim: int, theta: float = 10000.0) -> None:
         super().__init__()
+        positive_int("max_len", max_len)
         self.max_len, self.head_dim, self.theta = max_len, head_dim, theta
         cos, sin = rope_cos_sin(max_len, head_dim, theta)
         self.register_buffer("cos", cos, persistent=False)
         self.register_buffer("sin", sin, persistent=False)
 
-    def forward(self, T: int, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        if offset + T > self.max_len:
-            raise ValueError(f"positions {offset}..{offset + T - 1} exceed the "
-                             f"{self.max_len} precomputed RoPE positions")
+    def forward(self, T: int, offset: int = 0, position_ids: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        if position_ids is not None:
+            check_position_ids(position_ids, T, self.max_len)
+            return self.cos[position_ids], self.sin[position_ids]
+        _window(T, offset, self.max_len, "precomputed RoPE positions", "the ")
         return self.cos[offset:offset + T], self.sin[offset:offset + T]

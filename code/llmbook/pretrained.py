@@ -250,7 +250,9 @@ def load_tiny_gpt(name: str, scale: str | None = None,
         raise FileNotFoundError(f"no saved tiny GPT {name!r} in {folder}; "
                                 f"train it with tiny_gpt({name!r})")
     model = checkpoint.load(folder).to(get_device(device)).eval()
-    return model, _load_tokenizer(folder / "tokenizer.json")
+    tokenizer = _load_tokenizer(folder / "tokenizer.json")
+    checkpoint.check_tokenizer(model, tokenizer)
+    return model, tokenizer
 
 
 def tiny_gpt(name: str, scale: str | None = None, device: str | torch.device | None = None,

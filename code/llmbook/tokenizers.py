@@ -18,8 +18,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
-from collections import Counter
-from collections.abc import Iterable
+import os
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
 
@@ -102,7 +103,13 @@ class BPETokenizer:
     """Byte-level BPE: ``merges`` (ordered byte pairs), ``vocab`` (id -> bytes), specials.
 
     Build one with :meth:`train` or :meth:`from_gpt2`, or :meth:`load` a saved one.
+    Encoding a pre-token of ``n`` bytes costs ``O(n log n)`` (a heap of candidate pairs,
+    not a rescan per merge), and the ids of recent pre-tokens are kept in an LRU cache
+    of at most ``cache_size`` entries.
     """
+
+    cache_size: int = 16384
+    _CACHE_MAX_WORD = 128          # longer pre-tokens are rare: not worth caching
 
     def __init__(self, vocab: dict[int, bytes], merges: list[tuple[bytes, bytes]],
                  special_tokens: dict[str, int] | None = None,
@@ -119,7 +126,7 @@ class BPETokenizer:
         if self.special_tokens:  # longest first, so one special is never cut by another
             alternatives = sorted(self.special_tokens, key=len, reverse=True)
             self._special_regex = regex.compile("(" + "|".join(map(regex.escape, alternatives)) + ")")
-        self._cache: dict[str, list[int]] = {}
+        self._cache: OrderedDict[str, list[int]] = OrderedDict()
         self._check_consistent()
 
     def _check_consistent(self) -> None:
@@ -139,10 +146,15 @@ class BPETokenizer:
 
     # ------------------------------------------------------------------ training
     @classmethod
-    def train(cls, text: str, vocab_size: int,
+    def train(cls, text: str | Iterable[str | os.PathLike], vocab_size: int,
               special_tokens: Iterable[str] = (ENDOFTEXT,),
               pattern: str = GPT2_PATTERN, verbose: bool = False) -> BPETokenizer:
         """Learn ``vocab_size - 256 - len(special_tokens)`` merges from ``text``.
+
+        ``text`` is one string or an iterable of texts (strings, or paths of UTF-8 files,
+        read one at a time), so a corpus need not fit in memory as one string; only the
+        pre-token counts are kept. Each text is pre-tokenized on its own: the boundary
+        between two texts is a pre-token boundary.
 
         The text is split into pre-tokens with ``pattern`` (GPT-2's regex), counted,
         and merges are learned over the word counts: each step merges the most frequent
@@ -152,13 +164,18 @@ class BPETokenizer:
         Hugging Face ``tokenizers``, so both learn the same merges from the same text.
         Training stops early when no pair is left.
         """
-        _check_str(text)
         special_tokens = list(special_tokens)
         if not isinstance(vocab_size, int) or vocab_size < 256 + len(special_tokens):
             raise ValueError(f"vocab_size must be an int >= 256 + {len(special_tokens)} specials, "
                              f"got {vocab_size!r}")
         n_merges = vocab_size - 256 - len(special_tokens)
-        word_counts = _count_words(text, special_tokens, regex.compile(pattern))
+        compiled = regex.compile(pattern)
+        counts: Counter = Counter()
+        for piece in _texts(text):
+            counts.update(_count_pretokens(piece, special_tokens, compiled))
+        if not counts and not isinstance(text, str):
+            raise ValueError("BPETokenizer.train: the iterable of texts was empty")
+        word_counts = Counter({tuple(w.encode("utf-8")): c for w, c in counts.items()})
         merges_ids = _learn_merges(word_counts, n_merges, verbose)
 
         vocab = {i: bytes([i]) for i in range(256)}
@@ -173,13 +190,14 @@ class BPETokenizer:
     @classmethod
     def from_gpt2(cls, encoder_json_path: str | Path, vocab_bpe_path: str | Path) -> BPETokenizer:
         """Load GPT-2's tokenizer: ``encoder.json`` (token -> id) and ``vocab.bpe`` (merges)."""
-        encoder = json.loads(Path(encoder_json_path).read_text(encoding="utf-8"))
+        try:
+            encoder = json.loads(Path(encoder_json_path).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{encoder_json_path} is not a valid encoder.json: {err}") from err
+        if not isinstance(encoder, dict):
+            raise ValueError(f"{encoder_json_path} must map tokens to ids (a JSON object)")
         lines = Path(vocab_bpe_path).read_text(encoding="utf-8").split("\n")
-        merge_lines = [ln for ln in lines[1:] if ln.strip()]  # line 0 is "#version: 0.2"
-        merges = []
-        for line in merge_lines:
-            a, b = line.split(" ")
-            merges.append((_from_printable(a), _from_printable(b)))
+        merges = _parse_merges(lines[1:], vocab_bpe_path)  # line 0 is "#version: 0.2"
         specials = {tok: i for tok, i in encoder.items() if tok == ENDOFTEXT}
         vocab = {i: _from_printable(tok) for tok, i in encoder.items() if tok not in specials}
         return cls(vocab, merges, specials, GPT2_PATTERN)
@@ -198,27 +216,97 @@ class BPETokenizer:
                 ids.extend(self._encode_word(word))
         return ids
 
+    def encode_iterable(self, texts: Iterable[str]) -> Iterator[int]:
+        """Yield the ids of ``"".join(texts)`` without holding the whole text (e.g. the
+        lines of a large file): exactly ``encode("".join(texts))``.
+
+        Only the pre-tokens that more text cannot change are encoded as each piece
+        arrives: the last pre-token (``"\\n\\n"`` may still grow, ``"'"`` may become
+        ``"'s"``) and a tail that could begin a special token are held back.
+        """
+        if isinstance(texts, str):
+            raise TypeError("encode_iterable expects an iterable of str pieces (e.g. an "
+                            "open file), got one str: use encode(text)")
+        buf = ""
+        for piece in texts:
+            _check_str(piece)
+            buf += piece
+            ids, cut = self._encode_stable(buf)
+            yield from ids
+            buf = buf[cut:]
+        if buf:
+            yield from self.encode(buf)
+
+    def _encode_stable(self, buf: str) -> tuple[list[int], int]:
+        """Ids of the pre-tokens of ``buf`` that more text cannot change, and how many
+        characters they cover. The pre-tokens come from splitting ``buf`` itself (the
+        prefix alone could split differently: ``"\\n\\n"`` is one pre-token, but two in
+        ``"\\n\\na"``)."""
+        hold = len(buf)
+        for special in self.special_tokens:          # a special may be cut in two
+            for k in range(min(len(special) - 1, len(buf)), 0, -1):
+                if buf.endswith(special[:k]):
+                    hold = min(hold, len(buf) - k)
+                    break
+        text, ids, start = buf[:hold], [], 0
+        if self._special_regex is not None:
+            for m in self._special_regex.finditer(text):
+                for word in self._regex.findall(text, start, m.start()):
+                    ids.extend(self._encode_word(word))
+                ids.append(self.special_tokens[m.group()])
+                start = m.end()
+        words = [(m.start(), m.group()) for m in self._regex.finditer(text, start)]
+        for _, word in words[:-1]:                   # the last one may still grow
+            ids.extend(self._encode_word(word))
+        return ids, (words[-1][0] if words else start)
+
     def _encode_word(self, word: str) -> list[int]:
-        if word not in self._cache:
-            parts = self.bpe(word.encode("utf-8"))
-            self._cache[word] = [self._ids[p] for p in parts]
-        return self._cache[word]
+        ids = self._cache.get(word)
+        if ids is not None:
+            self._cache.move_to_end(word)
+            return ids
+        ids = [self._ids[p] for p in self.bpe(word.encode("utf-8"))]
+        if len(word) <= self._CACHE_MAX_WORD:
+            self._cache[word] = ids
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)          # the least recently used
+        return ids
 
     def bpe(self, word: bytes) -> list[bytes]:
         """Apply the merges to one pre-token: repeatedly merge its best-ranked pair.
 
         ``bpe(b" hello")`` -> e.g. ``[b" hello"]``; unknown words fall apart into pieces.
+        Same result as rescanning every pair after each merge (leftmost first among equal
+        ranks), in ``O(n log n)``: the candidate pairs sit in a heap keyed by
+        ``(rank, position)`` over a linked list of parts; stale entries are skipped.
         """
-        parts = [bytes([b]) for b in word]
-        while len(parts) > 1:
-            pairs = [(self._ranks.get(p, len(self._ranks)), i)
-                     for i, p in enumerate(itertools.pairwise(parts))]
-            rank, _ = min(pairs)
-            if rank == len(self._ranks):
-                break  # no pair of this word is a known merge
-            best = self.merges[rank]
-            parts = _merge(parts, best, best[0] + best[1])
-        return parts
+        parts: list[bytes] = [bytes([b]) for b in word]
+        n = len(parts)
+        if n < 2:
+            return parts
+        ranks = self._ranks
+        nxt = list(range(1, n)) + [-1]
+        prv = list(range(-1, n - 1))
+        heap = [(r, i) for i in range(n - 1)
+                if (r := ranks.get((parts[i], parts[i + 1]))) is not None]
+        heapq.heapify(heap)
+        while heap:
+            rank, i = heapq.heappop(heap)
+            j = nxt[i]
+            if parts[i] is None or j < 0 or ranks.get((parts[i], parts[j])) != rank:
+                continue                              # stale: a neighbour changed
+            parts[i] = parts[i] + parts[j]
+            parts[j] = None
+            nxt[i] = nxt[j]
+            if nxt[j] >= 0:
+                prv[nxt[j]] = i
+            for a in (prv[i], i):
+                b = nxt[a] if a >= 0 else -1
+                if a >= 0 and b >= 0:
+                    r = ranks.get((parts[a], parts[b]))
+                    if r is not None:
+                        heapq.heappush(heap, (r, a))
+        return [p for p in parts if p is not None]
 
     def decode(self, ids: Iterable[int]) -> str:
         """List of ids -> ``str`` (invalid UTF-8 from a partial sequence becomes ``"�"``)."""
@@ -249,14 +337,17 @@ class BPETokenizer:
     @classmethod
     def load(cls, path: str | Path) -> BPETokenizer:
         """Read a tokenizer written by :meth:`save`."""
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        if data.get("format") != "llmbook.BPETokenizer/1":
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path} is not a saved llmbook BPETokenizer: {err}") from err
+        if not isinstance(data, dict) or data.get("format") != "llmbook.BPETokenizer/1":
             raise ValueError(f"{path} is not a saved llmbook BPETokenizer")
+        missing = [k for k in ("vocab", "merges", "special_tokens", "pattern") if k not in data]
+        if missing:
+            raise ValueError(f"{path}: saved tokenizer lacks {missing}")
         vocab = {i: _from_printable(tok) for tok, i in data["vocab"].items()}
-        merges = []
-        for line in data["merges"]:
-            a, b = line.split(" ")
-            merges.append((_from_printable(a), _from_printable(b)))
+        merges = _parse_merges(data["merges"], path)
         return cls(vocab, merges, data["special_tokens"], data["pattern"])
 
     def __repr__(self) -> str:
@@ -265,8 +356,39 @@ class BPETokenizer:
 
 
 # ------------------------------------------------------------------ training helpers
-def _count_words(text: str, special_tokens: list[str], pattern: regex.Pattern) -> Counter:
-    """Pre-tokenize ``text`` (specials removed first) and count each pre-token's bytes."""
+def _parse_merges(lines: Iterable[str], where: object) -> list[tuple[bytes, bytes]]:
+    """``"a b"`` lines (GPT-2's printable alphabet) -> byte pairs; blank lines skipped."""
+    merges = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        parts = line.split(" ")
+        if len(parts) != 2 or not all(parts):
+            raise ValueError(f"{where}: merge {n} must be two tokens separated by one space, "
+                             f"got {line!r}")
+        merges.append((_from_printable(parts[0]), _from_printable(parts[1])))
+    return merges
+
+
+def _texts(text: str | Iterable[str | os.PathLike]) -> Iterator[str]:
+    """One string, or each item of an iterable: a str, or a path read as UTF-8."""
+    if isinstance(text, str):
+        yield text
+        return
+    if isinstance(text, (bytes, os.PathLike)) or not isinstance(text, Iterable):
+        raise TypeError(f"text must be a str or an iterable of str / paths, got "
+                        f"{type(text).__name__}")
+    for i, item in enumerate(text):
+        if isinstance(item, os.PathLike):
+            yield Path(item).read_text(encoding="utf-8")
+        elif isinstance(item, str):
+            yield item
+        else:
+            raise TypeError(f"text[{i}] must be a str or a path, got {type(item).__name__}")
+
+
+def _count_pretokens(text: str, special_tokens: list[str], pattern: regex.Pattern) -> Counter:
+    """Pre-tokenize ``text`` (specials removed first) and count each pre-token."""
     chunks = [text]
     if special_tokens:
         splitter = regex.compile("|".join(map(regex.escape, special_tokens)))
@@ -274,6 +396,12 @@ def _count_words(text: str, special_tokens: list[str], pattern: regex.Pattern) -
     counts: Counter = Counter()
     for chunk in chunks:
         counts.update(pattern.findall(chunk))
+    return counts
+
+
+def _count_words(text: str, special_tokens: list[str], pattern: regex.Pattern) -> Counter:
+    """Pre-tokenize ``text`` (specials removed first) and count each pre-token's bytes."""
+    counts = _count_pretokens(text, special_tokens, pattern)
     return Counter({tuple(w.encode("utf-8")): c for w, c in counts.items()})
 
 

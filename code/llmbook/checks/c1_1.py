@@ -42,19 +42,41 @@ def perplexity(fn) -> None:
                           f"{want:.4g}, you returned {got:.4g}.")
 
 
+_KN_TEXT = ("the cat sat on the mat . the dog sat on the log . a cat saw the dog . "
+            "the dog saw a cat on the mat .").split()
+
+
 @exercise("1.1.2")
-def add_k_prob(fn) -> None:
-    """``fn(count_hw, count_h, V, k) -> float``: the add-k estimate of P(w | h)."""
-    got = float(fn(3, 10, 5, 1.0))
-    expect(not math.isclose(got, 4 / 11, rel_tol=1e-9),
-           "with c(h w)=3, c(h)=10, V=5, k=1 you returned 4/11: the denominator needs k "
-           "for *every* word of the vocabulary, c(h) + k·V, or the probabilities do not "
-           "sum to 1.")
-    expect(math.isclose(got, 4 / 15, rel_tol=1e-9),
-           f"with c(h w)=3, c(h)=10, V=5, k=1 the answer is (3+1)/(10+5) = 0.2667; "
-           f"you returned {got:.4g}.")
-    expect(float(fn(0, 10, 5, 0.5)) > 0, "an unseen pair must get a probability above 0.")
-    counts = [4, 0, 1, 0, 5]
-    total = sum(float(fn(c, sum(counts), len(counts), 0.3)) for c in counts)
-    expect(math.isclose(total, 1.0, rel_tol=1e-9),
-           f"over a vocabulary your probabilities sum to {total:.4f}, not 1.")
+def kn_bigram(fn) -> None:
+    """``fn(tokens, d) -> prob(h, w)``: the interpolated Kneser-Ney bigram model."""
+    from llmbook.ngram import NGramLM
+
+    for d in (0.75, 0.5):
+        prob = fn(list(_KN_TEXT), d)
+        expect(callable(prob), f"kn_bigram should return a function prob(h, w), not "
+                               f"{type(prob).__name__}")
+        ref = NGramLM.fit(_KN_TEXT, n=2, smoothing="kneser_ney", discount=d)
+        words = sorted(set(_KN_TEXT))
+        total = sum(float(prob("the", w)) for w in words + ["<unk>"])
+        expect(math.isclose(total, 1.0, rel_tol=1e-6),
+               f"P(w | 'the') summed over the vocabulary and <unk> gives {total:.4f}, not "
+               "1: V must count <unk>, and the back-off weight d·N1+(h •)/c(h) must "
+               "multiply a distribution that itself sums to 1.")
+        got, want = float(prob("the", "sat")), ref.prob(["the"], "sat")
+        expect(got > 0, "the pair 'the sat' never occurs, but Kneser-Ney still gives it "
+                        "the back-off share: a probability above 0.")
+        # 'mat' and 'log' both follow only 'the': the continuation count sees one context
+        got_mat, want_mat = float(prob("a", "mat")), ref.prob(["a"], "mat")
+        if not math.isclose(got_mat, want_mat, rel_tol=1e-6):
+            expect(False, f"P('mat' | 'a') should be {want_mat:.5f}, got {got_mat:.5f}. The "
+                          "lower order counts *distinct left neighbours* N1+(• w), not how "
+                          "often w occurs, and is itself discounted and mixed with 1/V.")
+        for h in words + ["zebra"]:
+            for w in words + ["zebra"]:
+                got, want = float(prob(h, w)), ref.prob([h], w)
+                expect(math.isclose(got, want, rel_tol=1e-6),
+                       f"with d={d}, P({w!r} | {h!r}) should be {want:.6f}, got {got:.6f}"
+                       + (" (an unseen history backs off to P_cont(w) alone)"
+                          if h == "zebra" else "")
+                       + (" (an unseen word is <unk>: continuation count 0)"
+                          if w == "zebra" and h != "zebra" else ""))

@@ -6,39 +6,61 @@ import torch
 from llmbook.exercises import exercise, expect
 
 
-def _reference_merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
-    out, i = [], 0
-    while i < len(ids):
-        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == tuple(pair):
-            out.append(new_id)
-            i += 2
-        else:
-            out.append(ids[i])
-            i += 1
-    return out
+_BPE_TRAIN = ("It is a truth universally acknowledged, that a single man in possession of "
+              "a good fortune, must be in want of a wife. However little known the feelings "
+              "or views of such a man may be on his first entering a neighbourhood, this "
+              "truth is so well fixed in the minds of the surrounding families, that he is "
+              "considered the rightful property of some one or other of their daughters. ")
+_BPE_TESTS = ["the truth is universally known",
+              "Captain Wentworth's unexpected reappearance, in 1814!",
+              " neighbourhoods and neighbours\n\nfamilies of daughters",
+              "naïve café — 東京"]
+
+
+def _bpe_reference():
+    from llmbook.tokenizers import BPETokenizer
+
+    tok = BPETokenizer.train(_BPE_TRAIN * 3, vocab_size=256 + 90, special_tokens=())
+    ids = {b: i for i, b in tok.vocab.items()}
+    merges = [(ids[a], ids[b]) for a, b in tok.merges]
+    return tok, merges
 
 
 @exercise("1.2.1")
-def merge_pair(fn) -> None:
-    """``fn(ids, pair, new_id) -> list``: replace non-overlapping pairs, left to right."""
-    got = fn([1, 2, 3, 1, 2], (1, 2), 9)
+def bpe_encode(fn) -> None:
+    """``fn(text, merges) -> list[int]``: encode with learned merges, as BPETokenizer does."""
+    tok, merges = _bpe_reference()
+    got = fn("a", merges)
     expect(isinstance(got, (list, tuple)), f"return a list of ids, not {type(got).__name__}")
-    expect(list(got) == [9, 3, 9], f"merge_pair([1, 2, 3, 1, 2], (1, 2), 9) should be [9, 3, 9], "
-                                   f"got {list(got)}")
-    got = list(fn([5, 5, 5], (5, 5), 7))
-    expect(got != [5, 7], "for [5, 5, 5] and the pair (5, 5) you merged the *last* two; "
-                          "scan from the left: the answer is [7, 5].")
-    expect(got != [7, 7], "for [5, 5, 5] and the pair (5, 5) you merged overlapping pairs; "
-                          "a position can only be used once: the answer is [7, 5].")
-    expect(got == [7, 5], f"merge_pair([5, 5, 5], (5, 5), 7) should be [7, 5], got {got}")
-    cases = [([], (1, 2), 3), ([1], (1, 2), 3), ([2, 1], (1, 2), 3), ([1, 2, 1, 2, 2], (1, 2), 0),
-             ([4, 4, 4, 4], (4, 4), 8)]
-    for ids, pair, new in cases:
-        want, got = _reference_merge(ids, pair, new), list(fn(list(ids), pair, new))
-        expect(got == want, f"merge_pair({ids}, {pair}, {new}) should be {want}, got {got}")
-    ids = [1, 2, 3]
-    fn(ids, (1, 2), 9)
-    expect(ids == [1, 2, 3], "your function changed its input list; return a new list instead.")
+    expect(list(got) == [97], f"'a' is one byte, 97, and no merge applies; got {list(got)}")
+    # hand-made merges where the order matters: 'bc' was learned before 'ab'
+    hand = [(98, 99), (97, 98), (97, 256)]           # 256 = bc, 257 = ab, 258 = a+bc
+    got = [int(i) for i in fn("abc", hand)]
+    expect(got != [257, 99], "with merges [(b, c), (a, b), (a, bc)] you encoded 'abc' as "
+                             "[ab, c]: you merged the first learned pair you met, left to "
+                             "right. Merge the pair with the *lowest rank* first: b+c, then "
+                             "a+bc, giving [258].")
+    expect(got == [258], f"with merges [(98, 99), (97, 98), (97, 256)] 'abc' should become "
+                         f"[258] (b+c first, then a+bc), got {got}.")
+    for text in _BPE_TESTS:
+        want, got = tok.encode(text), [int(i) for i in fn(text, list(merges))]
+        if got == want:
+            continue
+        pieces = [tok.vocab.get(i, b"?") for i in got]
+        expect(b"".join(pieces) == text.encode("utf-8"),
+               f"your ids for {text!r} do not decode back to the text: every id must be a "
+               "byte (< 256) or 256 + the index of a merge.")
+        crossing = [p for p in pieces if b" " in p[1:] or (p[:1] != b" " and b" " in p)]
+        expect(not crossing, f"for {text!r} a token spans a pre-token boundary "
+                             f"({crossing[0]!r}): cut the text with pre_tokenize first and "
+                             "merge inside each piece only.")
+        expect(len(got) >= len(want),
+               f"for {text!r} you return fewer tokens ({len(got)}) than BPE ({len(want)}): "
+               "a merge can only join a pair that was learned.")
+        expect(False, f"for {text!r} BPE gives {want}, you gave {got}. Inside each "
+                      "pre-token, always merge the pair that was learned earliest "
+                      "(lowest index in merges) first, wherever it sits in the word, "
+                      "then look again.")
 
 
 @exercise("1.2.2")

@@ -7,51 +7,72 @@ import torch.nn.functional as F
 from llmbook.exercises import exercise, expect
 
 
-def _sgns_reference(v: torch.Tensor, u_pos: torch.Tensor, u_negs: torch.Tensor) -> torch.Tensor:
+def _sgns_loss(v: torch.Tensor, u_pos: torch.Tensor, u_negs: torch.Tensor) -> torch.Tensor:
     return -(F.logsigmoid(u_pos @ v) + F.logsigmoid(-(u_negs @ v)).sum())
 
 
 @exercise("1.3.1")
-def sgns_loss_one(fn) -> None:
-    """``fn(v (d,), u_pos (d,), u_negs (K, d)) -> 0-d tensor``: the SGNS loss of one example."""
+def sgns_grad_v(fn) -> None:
+    """``fn(v (d,), u_pos (d,), u_negs (K, d)) -> (d,)``: dℓ/dv of the SGNS loss, by hand."""
     g = torch.Generator().manual_seed(13)
-    v, u_pos, u_negs = torch.randn(6, generator=g), torch.randn(6, generator=g), torch.randn(4, 6, generator=g)
-    got = fn(v, u_pos, u_negs)
-    expect(isinstance(got, torch.Tensor), f"return a torch tensor, not {type(got).__name__}")
-    expect(got.dim() == 0, f"return one number (a 0-d tensor), got shape {tuple(got.shape)}: "
-                           "sum over the K negatives")
-    want = _sgns_reference(v, u_pos, u_negs)
-    expect(not torch.isclose(got, -F.logsigmoid(u_pos @ v), atol=1e-5),
-           "your loss only has the positive term; add -log σ(-u_n·v) for every negative n")
-    wrong_sign = -(F.logsigmoid(u_pos @ v) + F.logsigmoid(u_negs @ v).sum())
-    expect(not torch.isclose(got, wrong_sign, atol=1e-5),
-           "negatives must be pushed *apart*: use log σ(-u_n·v), with a minus inside σ")
-    expect(got.item() > 0, "a loss built from -log σ(...) is always positive; check the overall sign")
-    expect(torch.isclose(got, want, atol=1e-5),
-           f"expected {want.item():.4f}, got {got.item():.4f}")
-    v0 = torch.zeros(6)
-    got0 = fn(v0, u_pos, u_negs)
-    expect(torch.isclose(got0, torch.tensor(5 * 0.6931471805599453), atol=1e-4),
-           "with v = 0 every σ is 1/2, so the loss is (1 + K)·log 2")
+    for d, K in ((6, 4), (3, 1), (8, 10)):
+        v = torch.randn(d, generator=g, dtype=torch.float64)
+        u_pos = torch.randn(d, generator=g, dtype=torch.float64)
+        u_negs = torch.randn(K, d, generator=g, dtype=torch.float64)
+        with torch.no_grad():
+            got = fn(v.clone(), u_pos.clone(), u_negs.clone())
+        expect(isinstance(got, torch.Tensor), f"return a torch tensor, not {type(got).__name__}")
+        expect(tuple(got.shape) == (d,), f"the gradient has the shape of v, ({d},); got "
+                                         f"{tuple(got.shape)}")
+        want = torch.func.grad(_sgns_loss)(v, u_pos, u_negs)
+        got = got.to(torch.float64)
+        expect(not torch.allclose(got, -want, atol=1e-6),
+               "your gradient has the opposite sign: it points uphill. A step v − η·∇ℓ "
+               "must move v *towards* u_pos and *away* from the negatives.")
+        pos_only = -(1 - torch.sigmoid(u_pos @ v)) * u_pos
+        expect(not torch.allclose(got, pos_only, atol=1e-6),
+               "you have the positive term only; each negative adds σ(u_n·v)·u_n.")
+        wrong = -torch.sigmoid(u_pos @ v) * u_pos + (torch.sigmoid(u_negs @ v)[:, None]
+                                                     * u_negs).sum(0)
+        expect(not torch.allclose(got, wrong, atol=1e-6),
+               "d/dz of −log σ(z) is −(1 − σ(z)), not −σ(z): a pair the model already "
+               "scores high gets almost no pull.")
+        expect(torch.allclose(got, want, atol=1e-6),
+               f"autograd gives {[round(x, 4) for x in want.tolist()]}, you gave "
+               f"{[round(x, 4) for x in got.tolist()]}")
+
+
+def _ppmi_reference(X: torch.Tensor) -> torch.Tensor:
+    P = X / X.sum()
+    pmi = torch.log(P / (P.sum(1, keepdim=True) * P.sum(0, keepdim=True)))
+    return torch.where(X > 0, pmi.clamp_min(0), torch.zeros_like(P))
 
 
 @exercise("1.3.2")
-def nearest(fn) -> None:
-    """``fn(vectors (V, d), i, k) -> list[int]``: top-k rows by cosine, excluding i."""
-    vectors = torch.tensor([[1.0, 0.0], [10.0, 3.0], [0.9, 0.1], [0.0, 1.0], [-1.0, 0.0]])
-    got = fn(vectors.clone(), 0, 2)
-    got = list(got.tolist() if isinstance(got, torch.Tensor) else got)
-    expect(0 not in got, "exclude the query row itself (its cosine with itself is 1)")
-    expect(got != [1, 2], "[1, 2] ranks by dot product: row 1 is long, not more similar. "
-                          "Normalise the rows first (cosine similarity).")
-    expect(got == [2, 1], f"for this matrix the two nearest rows to row 0 are [2, 1], got {got}")
-    g = torch.Generator().manual_seed(3)
-    M = torch.randn(30, 5, generator=g) * torch.rand(30, 1, generator=g) * 10
-    unit = F.normalize(M, dim=1)
-    sims = unit @ unit[7]
-    sims[7] = -2
-    want = sims.topk(4).indices.tolist()
-    got = fn(M.clone(), 7, 4)
-    got = list(got.tolist() if isinstance(got, torch.Tensor) else got)
-    expect(got == want, f"on a random matrix the 4 nearest rows to row 7 are {want}, got {got} "
-                        "(most similar first)")
+def ppmi(fn) -> None:
+    """``fn(X (V, V)) -> (V, V)``: positive pointwise mutual information of counts X."""
+    X = torch.tensor([[0.0, 4.0, 1.0], [4.0, 0.0, 2.0], [1.0, 2.0, 6.0]])
+    got = fn(X.clone())
+    expect(isinstance(got, torch.Tensor), f"return a torch tensor, not {type(got).__name__}")
+    expect(tuple(got.shape) == (3, 3), f"return a (V, V) matrix, got {tuple(got.shape)}")
+    expect(bool(torch.isfinite(got).all()),
+           "your matrix has inf or nan: log 0 where X = 0. Put 0 there (torch.where).")
+    expect(bool((got >= 0).all()), "positive PMI is max(PMI, 0): no negative entries.")
+    want = _ppmi_reference(X)
+    expect(not torch.allclose(got, (torch.log(X / (X.sum(1, keepdim=True) * X.sum(0, keepdim=True)))
+                                    .clamp_min(0)).nan_to_num(0.0), atol=1e-5) or
+           torch.allclose(got, want, atol=1e-5),
+           "turn counts into probabilities first: P(i, j) = X_ij / ΣX, and P(i), P(j) are "
+           "the row and column sums of P, not of X.")
+    expect(torch.allclose(got, want, atol=1e-5),
+           f"for X = {X.tolist()} the PPMI is {[[round(x, 3) for x in r] for r in want.tolist()]}, "
+           f"got {[[round(x, 3) for x in r] for r in got.tolist()]}")
+    g = torch.Generator().manual_seed(5)
+    Y = torch.poisson(torch.rand(12, 12, generator=g) * 3, generator=g)
+    Y = Y + Y.T
+    Y[0, 0] = 1.0
+    expect(torch.allclose(fn(Y.clone()), _ppmi_reference(Y), atol=1e-5),
+           "correct on the small example but not on a random 12 × 12 count matrix")
+    doubled = fn(10 * Y.clone())
+    expect(torch.allclose(doubled, _ppmi_reference(Y), atol=1e-5),
+           "PMI depends on counts only through probabilities: 10·X must give the same matrix.")

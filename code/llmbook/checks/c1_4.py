@@ -33,18 +33,23 @@ def gpt2_params(fn) -> None:
 
 
 @exercise("1.4.2")
-def adamw_training_gib(fn) -> None:
-    """``fn(n_params) -> float``: fp32 weights + grads + two AdamW moments, in GiB."""
-    n = 7_000_000_000
-    got = float(fn(n))
-    want = n * 16 / 2**30
-    expect(not math.isclose(got, n * 4 / 2**30, rel_tol=1e-6),
-           "that is the weights alone; training also stores a gradient and two AdamW "
-           "moments per parameter, each fp32.")
-    expect(not math.isclose(got, n * 12 / 2**30, rel_tol=1e-6),
-           "count four fp32 tensors per parameter: weights, gradients, first and second moment.")
-    expect(not math.isclose(got, n * 16 / 1e9, rel_tol=1e-6),
-           "a GiB is 2**30 bytes, not 10**9.")
-    expect(math.isclose(got, want, rel_tol=1e-6),
-           f"for 7e9 parameters the answer is {want:.1f} GiB, you returned {got:.4g}")
-    expect(math.isclose(float(fn(2**30)), 16.0, rel_tol=1e-9), "2**30 parameters need 16 GiB")
+def compute_optimal(fn) -> None:
+    """``fn(flops) -> (N, D)``: parameters and tokens with D = 20 N and 6 N D = flops."""
+    out = fn(1.2e21)
+    expect(isinstance(out, (tuple, list)) and len(out) == 2, "return a pair (N, D)")
+    N, D = (float(x) for x in out)
+    expect(N > 0 and D > 0, f"N and D must be positive, got ({N:.3g}, {D:.3g})")
+    expect(not math.isclose(N, 20 * D, rel_tol=1e-6),
+           "N and D are swapped: D = 20·N tokens, many more tokens than parameters.")
+    expect(math.isclose(D, 20 * N, rel_tol=1e-6),
+           f"the recipe is D = 20·N; you returned D/N = {D / N:.3g}")
+    expect(math.isclose(6 * N * D, 1.2e21, rel_tol=1e-6),
+           f"6·N·D = {6 * N * D:.3g} FLOPs, but the budget is 1.2e21: with D = 20·N the "
+           "budget is 6·N·20·N = 120·N², so N = sqrt(C / 120).")
+    expect(math.isclose(N, 1e10 / 3.1622776601683795, rel_tol=1e-6),
+           f"for 1.2e21 FLOPs N should be {1e10 / 3.1622776601683795:.4g}")
+    for flops in (6e18, 3.8e25):
+        N, D = (float(x) for x in fn(flops))
+        expect(math.isclose(6 * N * D, flops, rel_tol=1e-6) and math.isclose(D, 20 * N,
+                                                                               rel_tol=1e-6),
+               f"correct for 1.2e21 FLOPs but not for {flops:.2g}")

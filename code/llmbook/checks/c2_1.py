@@ -13,24 +13,39 @@ def _reference_weights(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     return (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).softmax(dim=-1)
 
 
+_softmax_jac = torch.func.vmap(torch.func.jacrev(lambda s: s.softmax(-1)))
+
+
 @exercise("2.1.1")
-def check_attention_weights(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
-    """`fn(q, k)` returns softmax(q kᵀ / √d_k) over the keys, for batched and unequal n, m."""
+def check_softmax_jacobian(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """`fn(weights (..., m))` returns dα_j/ds_l = α_j (δ_jl − α_l), shape (..., m, m)."""
     gen = torch.Generator().manual_seed(21)
-    q, k = torch.randn(2, 3, 4, 16, generator=gen), torch.randn(2, 3, 6, 16, generator=gen)
-    got = fn(q, k)
-    expect(isinstance(got, torch.Tensor), "return a torch.Tensor holding the weights.")
-    expect(tuple(got.shape) == (2, 3, 4, 6),
-           f"weights should have shape (..., n, m) = (2, 3, 4, 6) for q (2, 3, 4, 16) and "
-           f"k (2, 3, 6, 16); got {tuple(got.shape)}. Did you transpose the last two axes of k?")
-    expect(torch.allclose(got.sum(-1), torch.ones(2, 3, 4), atol=1e-5),
-           "each row (one query) must sum to 1: apply softmax over the keys, dim=-1.")
-    unscaled = (q @ k.transpose(-2, -1)).softmax(dim=-1)
-    expect(not torch.allclose(got, unscaled, atol=1e-5),
-           "these are the unscaled weights: divide the scores by √d_k before the softmax.")
-    expect(torch.allclose(got, _reference_weights(q, k), atol=1e-5),
-           "the weights differ from softmax(q kᵀ / √d_k); check the scale factor "
-           "(√d_k, with d_k = q.shape[-1]).")
+    scores = torch.randn(6, 5, generator=gen, dtype=torch.float64)
+    weights = scores.softmax(-1)
+    got = fn(weights.clone())
+    expect(isinstance(got, torch.Tensor), "return a torch.Tensor holding the Jacobians.")
+    expect(tuple(got.shape) == (6, 5, 5),
+           f"for weights of shape (6, 5) return one 5 × 5 Jacobian per row, (6, 5, 5); got "
+           f"{tuple(got.shape)}. torch.diag_embed and broadcasting help.")
+    want = _softmax_jac(scores)
+    got = got.to(torch.float64)
+    expect(not torch.allclose(got, torch.diag_embed(weights), atol=1e-8),
+           "this is only diag(α): every weight also depends on the other scores through "
+           "the denominator, which gives the −α_j α_l terms.")
+    expect(torch.allclose(got.sum(-2), torch.zeros(6, 5, dtype=torch.float64), atol=1e-8),
+           "the weights always sum to 1, so each column of the Jacobian must sum to 0 "
+           "(raising one score moves weight, it does not create any).")
+    expect(torch.allclose(got, got.transpose(-2, -1), atol=1e-8),
+           "the softmax Jacobian is symmetric: α_j(δ_jl − α_l) = α_l(δ_lj − α_j).")
+    expect(torch.allclose(got, want, atol=1e-8),
+           "your Jacobians differ from autograd's; the entry (j, l) is α_j (δ_jl − α_l).")
+    one_hot = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)
+    expect(torch.allclose(fn(one_hot).to(torch.float64), torch.zeros(1, 3, 3,
+                                                                     dtype=torch.float64)),
+           "one-hot weights (a saturated softmax) must give a zero Jacobian.")
+    batched = torch.randn(2, 3, 4, 7, generator=gen).softmax(-1)
+    expect(tuple(fn(batched).shape) == (2, 3, 4, 7, 7),
+           "work on any leading batch dimensions: (2, 3, 4, 7) -> (2, 3, 4, 7, 7).")
 
 
 @exercise("2.1.2")

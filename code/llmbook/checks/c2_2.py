@@ -10,23 +10,31 @@ from llmbook.exercises import exercise, expect
 
 
 @exercise("2.2.1")
-def check_causal_mask(fn: Callable[[int], torch.Tensor]) -> None:
-    """`fn(T)` is the (T, T) bool lower triangle, diagonal included (True = may attend)."""
-    for T in (4, 7, 1):
-        m = fn(T)
+def check_causal_mask_rect(fn: Callable[[int, int], torch.Tensor]) -> None:
+    """`fn(T_q, T_k)`: bool mask, query i sees keys j <= i + T_k - T_q (bottom right)."""
+    from llmbook.attention import attention
+
+    for T_q, T_k in ((4, 4), (3, 6), (1, 5), (2, 7), (5, 5)):
+        m = fn(T_q, T_k)
         expect(isinstance(m, torch.Tensor), "return a torch.Tensor.")
-        expect(tuple(m.shape) == (T, T), f"for T={T} the mask should be ({T}, {T}), got {tuple(m.shape)}.")
-        expect(m.dtype == torch.bool, f"the mask should be a bool tensor, got {m.dtype}; "
-               "float masks are added to the scores and mean something else.")
-        want = torch.ones(T, T, dtype=torch.bool).tril()
-        if T > 1:
-            expect(not torch.equal(m, ~want) and not torch.equal(m, want.T),
-                   "this is the inverted or transposed mask: row i is query i, and it may attend "
-                   "to keys j <= i (the lower triangle), True = may attend.")
-        expect(bool(m.diagonal().all()), "a token may attend to itself: the diagonal must be True "
-               "(otherwise the first token attends to nothing).")
-        expect(torch.equal(m, want), "the mask should be True exactly where j <= i "
-               "(torch.tril of a matrix of ones).")
+        expect(tuple(m.shape) == (T_q, T_k),
+               f"for T_q={T_q}, T_k={T_k} the mask should be ({T_q}, {T_k}): one row per "
+               f"query, one column per key; got {tuple(m.shape)}.")
+        expect(m.dtype == torch.bool, f"the mask should be a bool tensor, got {m.dtype}.")
+        top_left = torch.ones(T_q, T_k, dtype=torch.bool).tril()
+        eye = torch.eye(T_k)
+        want = attention(torch.randn(T_q, 4), torch.randn(T_k, 4), eye, causal=True)[0] > 0
+        if T_q < T_k:
+            expect(not torch.equal(m, top_left),
+                   f"for {T_q} queries and {T_k} keys this is the top-left triangle "
+                   "(is_causal=True in SDPA): query 0 is position T_k - T_q of the "
+                   "sequence, so it sees keys 0 … T_k - T_q.")
+        if T_q == 1:
+            expect(bool(m.all()), "a single query is the newest token: it sees every key.")
+        expect(bool(m[-1].all()), "the last query is the last position: it sees every key.")
+        expect(torch.equal(m, want),
+               f"for T_q={T_q}, T_k={T_k} query i may attend to keys j <= i + {T_k - T_q}; "
+               f"expected {want.int().tolist()}, got {m.int().tolist()}.")
 
 
 @exercise("2.2.2")

@@ -9,23 +9,47 @@ import torch
 from llmbook.exercises import exercise, expect
 
 
+def _causal_gqa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Reference: q (B, h, T, d), k, v (B, g, T, d) -> causal GQA output (B, h, T, d)."""
+    group = q.shape[1] // k.shape[1]
+    k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    T = q.shape[2]
+    scores = scores.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))
+    return scores.softmax(-1) @ v
+
+
 @exercise("2.3.1")
-def check_heads(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> None:
-    """`fn(x, h)`: (B, T, C) -> (B, h, T, C/h), head i = features i*C/h ... of every token."""
-    B, T, C, h = 2, 5, 12, 3
-    x = torch.arange(B * T * C, dtype=torch.float32).view(B, T, C)
-    got = fn(x, h)
-    expect(isinstance(got, torch.Tensor), "return a torch.Tensor.")
-    expect(tuple(got.shape) == (B, h, T, C // h),
-           f"expected shape (B, h, T, C/h) = {(B, h, T, C // h)}, got {tuple(got.shape)}.")
-    want = x.view(B, T, h, C // h).transpose(1, 2)
-    expect(not torch.equal(got, x.reshape(B, h, T, C // h)),
-           "the shape is right but the numbers are scrambled: reshaping (B, T, C) straight to "
-           "(B, h, T, C/h) mixes tokens across heads. Split the last axis first, "
-           "view(B, T, h, C/h), then move the head axis with transpose(1, 2).")
-    expect(torch.equal(got[:, 0, :, :], x[:, :, : C // h]),
-           "head 0 should hold the first C/h features of every token.")
-    expect(torch.equal(got, want), "head i should hold features i*C/h ... (i+1)*C/h - 1 of each token.")
+def check_kv_step(fn: Callable[..., tuple]) -> None:
+    """`fn(q, k_new, v_new, k_cache, v_cache)`: one cached GQA step, token by token."""
+    gen = torch.Generator().manual_seed(23)
+    B, h, g, T, d = 2, 6, 2, 5, 8
+    q = torch.randn(B, h, T, d, generator=gen)
+    k, v = torch.randn(B, g, T, d, generator=gen), torch.randn(B, g, T, d, generator=gen)
+    want = _causal_gqa(q, k, v)
+    k_cache, v_cache = torch.zeros(B, g, 0, d), torch.zeros(B, g, 0, d)
+    for t in range(T):
+        result = fn(q[:, :, t:t + 1], k[:, :, t:t + 1], v[:, :, t:t + 1], k_cache, v_cache)
+        expect(isinstance(result, tuple) and len(result) == 3,
+               "return the triple (out, k_cache, v_cache).")
+        out, k_cache, v_cache = result
+        expect(tuple(out.shape) == (B, h, 1, d),
+               f"out should have shape (B, h, 1, d) = {(B, h, 1, d)}, got {tuple(out.shape)}.")
+        expect(tuple(k_cache.shape) == (B, g, t + 1, d) and
+               tuple(v_cache.shape) == (B, g, t + 1, d),
+               f"after token {t} the caches should hold {t + 1} positions of the {g} "
+               f"key/value heads: {(B, g, t + 1, d)}; got {tuple(k_cache.shape)}. Cache "
+               "the g shared heads, not their copies for every query head.")
+        expect(torch.allclose(k_cache[:, :, -1:], k[:, :, t:t + 1]),
+               "the newest cache entry must be the new token's key (append at the end, "
+               "dim=2).")
+        if not torch.allclose(out, want[:, :, t:t + 1], atol=1e-5):
+            expect(not (t == 0 and not bool(torch.isfinite(out).all() and out.abs().sum())),
+                   "the first token must attend to itself: append the new key and value "
+                   "to the cache *before* attending.")
+            expect(False, f"at step {t} your output differs from causal attention over the "
+                          "whole sequence. Query head i reads key/value head i // (h/g): "
+                          "repeat_interleave, not repeat (which tiles the heads).")
 
 
 @exercise("2.3.2")

@@ -10,39 +10,47 @@ import torch
 from llmbook.exercises import exercise, expect
 
 
-def _sinusoidal(T: int, C: int, base: float = 10000.0, swap: bool = False,
-                exponent_i: bool = False) -> torch.Tensor:
-    pos = torch.arange(T, dtype=torch.float64)[:, None]
-    i = torch.arange(C // 2, dtype=torch.float64)[None, :]
-    expo = (i / C) if exponent_i else (2 * i / C)
-    angle = pos / base ** expo
-    pe = torch.zeros(T, C, dtype=torch.float64)
-    pe[:, 0::2], pe[:, 1::2] = (angle.cos(), angle.sin()) if swap else (angle.sin(), angle.cos())
-    return pe
-
-
 def _close(a: Any, b: torch.Tensor) -> bool:
     return (isinstance(a, torch.Tensor) and a.shape == b.shape
             and torch.allclose(a.double(), b, atol=1e-5))
 
 
+def _alibi(T: int, H: int) -> torch.Tensor:
+    slopes = 2.0 ** (-8.0 * torch.arange(1, H + 1, dtype=torch.float64) / H)
+    dist = (torch.arange(T)[:, None] - torch.arange(T)[None, :]).double()
+    return (-slopes[:, None, None] * dist).masked_fill(dist < 0, float("-inf"))
+
+
 @exercise("2.4.1")
-def check_sinusoidal(fn: Callable[[int, int], torch.Tensor]) -> None:
-    """``fn(T, C)`` must return the (T, C) sinusoidal table of Vaswani et al. (2017)."""
-    expect(callable(fn), "Pass your function itself, e.g. check('2.4.1', sinusoidal_pe).")
-    out = fn(50, 16)
+def check_alibi(fn: Callable[[int, int], torch.Tensor]) -> None:
+    """``fn(T, H)``: the (H, T, T) ALiBi bias, -m_h (i - j) below the diagonal, -inf above."""
+    expect(callable(fn), "Pass your function itself, e.g. check('2.4.1', alibi_bias).")
+    out = fn(6, 4)
     expect(isinstance(out, torch.Tensor), f"Return a torch.Tensor, not {type(out).__name__}.")
-    expect(tuple(out.shape) == (50, 16), f"Expected shape (50, 16) for T=50, C=16, got "
-           f"{tuple(out.shape)}: rows are positions, columns are dimensions.")
-    expect(not _close(out, _sinusoidal(50, 16, swap=True)),
-           "Even columns are sin and odd columns are cos; yours are swapped.")
-    expect(not _close(out, _sinusoidal(50, 16, exponent_i=True)),
-           "The exponent is 2i/C, where i counts the (sin, cos) pairs; you used i/C.")
-    expect(_close(out, _sinusoidal(50, 16)),
-           "Values differ from PE(pos, 2i) = sin(pos / 10000^(2i/C)), "
-           "PE(pos, 2i+1) = cos(pos / 10000^(2i/C)).")
-    expect(_close(fn(7, 6), _sinusoidal(7, 6)), "Works for (50, 16) but not for (7, 6): "
-           "don't hard-code the sizes.")
+    expect(tuple(out.shape) == (4, 6, 6), f"Expected shape (H, T, T) = (4, 6, 6) for T=6, "
+           f"H=4, got {tuple(out.shape)}.")
+    out = out.double()
+    want = _alibi(6, 4)
+    upper = torch.ones(6, 6, dtype=torch.bool).triu(1)
+    expect(bool(torch.isneginf(out[:, upper]).all()),
+           "Above the diagonal (j > i, the future) the bias must be -inf: ALiBi is used "
+           "with a causal mask.")
+    lower = ~upper
+    expect(torch.allclose(out.diagonal(dim1=-2, dim2=-1), torch.zeros(4, 6,
+                                                                     dtype=torch.float64)),
+           "On the diagonal (distance 0) the bias is 0.")
+    got, ref = out[:, lower], want[:, lower]
+    expect(bool((got <= 0).all()), "The bias is a penalty: -m_h (i - j) is never positive.")
+    expect(not torch.allclose(got, want.flip(0)[:, lower]),
+           "Your slopes run the wrong way: head 0 has the steepest slope, 2^(-8/H).")
+    expect(torch.allclose(got, ref, atol=1e-6),
+           "Values differ from -m_h (i - j) with m_h = 2^(-8(h+1)/H): head 0 of 4 has "
+           "slope 2^-2 = 0.25, head 3 has 2^-8.")
+    big = fn(9, 8).double()
+    expect(torch.allclose(big[:, ~torch.ones(9, 9, dtype=torch.bool).triu(1)],
+                          _alibi(9, 8)[:, ~torch.ones(9, 9, dtype=torch.bool).triu(1)],
+                          atol=1e-6),
+           "Works for (6, 4) but not for (9, 8): don't hard-code the sizes.")
 
 
 def _rope(x: torch.Tensor, interleaved: bool = False, sign: float = 1.0,

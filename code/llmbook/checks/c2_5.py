@@ -11,35 +11,34 @@ from llmbook.exercises import exercise, expect
 
 
 @exercise("2.5.1")
-def check_layer_norm(fn: Callable[..., torch.Tensor]) -> None:
-    """``fn(x, weight, bias, eps)`` must equal ``F.layer_norm`` over the last dim."""
-    expect(callable(fn), "Pass your function itself, e.g. check('2.5.1', my_layer_norm).")
+def check_fold_layer_norm(fn: Callable[..., tuple]) -> None:
+    """``fn(gamma, beta, W, b) -> (W2, b2)`` with linear(LN_plain(x), W2, b2) = linear(LN(x))."""
+    expect(callable(fn), "Pass your function itself, e.g. check('2.5.1', fold_layer_norm).")
     g = torch.Generator().manual_seed(0)
-    x = 3 + 2 * torch.randn(4, 6, 16, generator=g, dtype=torch.float64)
-    w = torch.randn(16, generator=g, dtype=torch.float64)
-    b = torch.randn(16, generator=g, dtype=torch.float64)
-    ref = F.layer_norm(x, (16,), w, b, 1e-5)
-    out = fn(x, w, b, 1e-5)
-    expect(isinstance(out, torch.Tensor) and out.shape == x.shape,
-           f"Return a tensor of the input's shape {tuple(x.shape)}.")
-    mu = x.mean(-1, keepdim=True)
-    unbiased = (x - mu) / torch.sqrt(x.var(-1, keepdim=True) + 1e-5) * w + b
-    expect(not torch.allclose(out, unbiased, atol=1e-6),
-           "You used the unbiased variance (divide by C-1); LayerNorm divides by C: "
-           "x.var(-1, unbiased=False) or ((x - mu)**2).mean(-1).")
-    x_norm = (x - mu) / torch.sqrt(x.var(-1, unbiased=False, keepdim=True) + 1e-5)
-    expect(not torch.allclose(out, x_norm, atol=1e-6),
-           "Normalised correctly, but apply the weight and bias: x_hat * weight + bias.")
-    expect(torch.allclose(out.mean(-1), ref.mean(-1), atol=1e-4) or not
-           torch.allclose(out, (x - x.mean(0)) / x.std(0) * w + b, atol=1e-4),
-           "Normalise over the last dimension (each token's features), not over the batch.")
-    expect(torch.allclose(out, ref, atol=1e-6),
-           "Not equal to F.layer_norm: subtract the mean over the last dim, divide by "
-           "sqrt(variance + eps) (eps inside the root), then * weight + bias.")
-    tiny = torch.full((2, 16), 5.0, dtype=torch.float64)
-    out_tiny = fn(tiny, w, b, 1e-5)
-    expect(torch.isfinite(out_tiny).all(), "A constant row gives 0/0: add eps to the "
-           "variance before the square root.")
+    C, out_dim = 16, 24
+    gamma = torch.randn(C, generator=g, dtype=torch.float64)
+    beta = torch.randn(C, generator=g, dtype=torch.float64)
+    W = torch.randn(out_dim, C, generator=g, dtype=torch.float64)
+    b = torch.randn(out_dim, generator=g, dtype=torch.float64)
+    result = fn(gamma.clone(), beta.clone(), W.clone(), b.clone())
+    expect(isinstance(result, tuple) and len(result) == 2, "Return the pair (W2, b2).")
+    W2, b2 = (t.double() for t in result)
+    expect(tuple(W2.shape) == (out_dim, C) and tuple(b2.shape) == (out_dim,),
+           f"W2 keeps W's shape (out, in) = {(out_dim, C)} and b2 b's {(out_dim,)}; got "
+           f"{tuple(W2.shape)} and {tuple(b2.shape)}.")
+    x = 3 + 2 * torch.randn(5, 7, C, generator=g, dtype=torch.float64)
+    want = F.linear(F.layer_norm(x, (C,), gamma, beta), W, b)
+    got = F.linear(F.layer_norm(x, (C,)), W2, b2)
+    expect(not (torch.allclose(W2, W * gamma[None, :]) and not torch.allclose(got, want)),
+           "The weights are right but the bias is not: β passes through W too, so "
+           "b2 = b + W β.")
+    Wsq = torch.randn(C, C, generator=g, dtype=torch.float64)
+    W2sq, _ = fn(gamma.clone(), beta.clone(), Wsq.clone(), b[:C].clone())
+    expect(not torch.allclose(W2sq.double(), Wsq * gamma[:, None]),
+           "γ scales the *input* features, the columns of W (out, in): W * γ[None, :], "
+           "not its rows.")
+    expect(torch.allclose(got, want, atol=1e-8),
+           "linear(LN(x)) changed: z = x̂ ⊙ γ + β, so z Wᵀ + b = x̂ (W ⊙ γ)ᵀ + (b + W β).")
 
 
 @exercise("2.5.2")

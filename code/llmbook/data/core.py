@@ -1,11 +1,16 @@
 """Looking sources up by name and fetching them: the functions the loaders call."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
-from .fetching import Source, build_source, is_cached, verify
+from .fetching import ChecksumError, FetchError, Source, build_source, invalidate, is_cached, verify
 from .sources import SOURCES
+
+
+class CorruptCacheError(FetchError):
+    """A cached file cannot be read (truncated or damaged); the message says how to repair."""
 
 
 class UnknownSourceError(KeyError):
@@ -52,6 +57,30 @@ def fetch_all(names: list[str] | None = None, verbose: bool = False) -> dict[str
             state = "cached" if was_cached else f"fetched in {time.time() - start:.1f} s"
             print(f"{name:16s} {size / 1e6:8.1f} MB  {state}  {out[name]}")
     return out
+
+
+def read_json(name: str, filename: str):
+    """Parse ``filename`` of source ``name`` (fetched first if needed).
+
+    A damaged cached file (a truncated download, a full disk) raises
+    :class:`CorruptCacheError` naming the file and the source, and marks the source
+    incomplete, so ``fetch(name)`` (or ``python -m llmbook.data fetch NAME``) rebuilds it.
+    """
+    path = fetch(name) / filename
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        source = get_source(name)
+        detail = f"it is not valid JSON ({err})"
+        try:
+            verify(source)
+        except ChecksumError as mismatch:
+            detail = f"{detail}; {mismatch}"
+        invalidate(source)
+        raise CorruptCacheError(
+            f"the cached file {path} of data source {name!r} is damaged: {detail}. It is "
+            f"marked incomplete: run llmbook.data.fetch({name!r}) (or `python -m "
+            f"llmbook.data fetch {name}`) to fetch it again.") from None
 
 
 def verify_source(name: str) -> None:

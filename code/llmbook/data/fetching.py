@@ -199,11 +199,57 @@ def pip_download(spec: str, work: Path) -> Path:
 
 # --------------------------------------------------------------------------- the cache
 def is_cached(source: Source) -> bool:
-    """True when the source's cache directory is complete (no hashing, no network)."""
+    """True when the source's cache directory is complete (no network).
+
+    Complete means: the ``.complete`` marker is readable and every payload file exists
+    with the size the marker recorded, so a truncated file counts as missing and
+    :func:`build_source` fetches it again. A marker written before sizes were recorded
+    is upgraded once, after re-hashing the payload.
+    """
     if source.method == "local":
         return source.locate is not None and source.locate().exists()
     d = cache_dir() / source.name
-    return (d / MARKER).is_file() and all((d / f).is_file() for f in source.payload_sha256)
+    marker = _read_marker(d)
+    if marker is None or not all((d / f).is_file() for f in source.payload_sha256):
+        return False
+    sizes = marker.get("sizes")
+    if not isinstance(sizes, dict):
+        return _upgrade_marker(source, d, marker)
+    return all(sizes.get(f) == (d / f).stat().st_size for f in source.payload_sha256)
+
+
+def _read_marker(d: Path) -> dict | None:
+    try:
+        marker = json.loads((d / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
+def _sizes(source: Source, d: Path) -> dict[str, int]:
+    return {f: (d / f).stat().st_size for f in source.payload_sha256}
+
+
+def _write_marker(d: Path, marker: dict) -> None:
+    tmp = d / f"{MARKER}.tmp{os.getpid()}"
+    tmp.write_text(json.dumps(marker, indent=1), encoding="utf-8")
+    os.replace(tmp, d / MARKER)
+
+
+def _upgrade_marker(source: Source, d: Path, marker: dict) -> bool:
+    """Re-hash a cache whose marker has no sizes; record them if it verifies."""
+    try:
+        verify(source, d)
+    except ChecksumError:
+        return False
+    _write_marker(d, {**marker, "sizes": _sizes(source, d)})
+    return True
+
+
+def invalidate(source: Source) -> None:
+    """Mark a cached source incomplete (its marker removed), so the next fetch rebuilds it."""
+    with contextlib.suppress(FileNotFoundError):
+        (cache_dir() / source.name / MARKER).unlink()
 
 
 @contextlib.contextmanager
@@ -253,6 +299,7 @@ def build_source(source: Source) -> Path:
             verify(source, out)
             marker = {"name": source.name, "spec": source.spec,
                       "payload_sha256": source.payload_sha256,
+                      "sizes": _sizes(source, out),
                       "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
                       "seconds": round(time.time() - start, 1)}
             (out / MARKER).write_text(json.dumps(marker, indent=1))

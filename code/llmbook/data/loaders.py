@@ -3,19 +3,18 @@ from __future__ import annotations
 
 import gettext
 import html
-import json
 import os
 import re
 from pathlib import Path
 
-from .core import fetch
+from .core import fetch, read_json
 
 UI_LOCALE_DIR = Path("/usr/share/locale/zh_CN/LC_MESSAGES")
 STDLIB_SKIP = {"test", "tests", "idle_test", "site-packages", "__pycache__"}
 
 
 def _read_json(name: str, filename: str):
-    return json.loads((fetch(name) / filename).read_text(encoding="utf-8"))
+    return read_json(name, filename)
 
 
 # --------------------------------------------------------------------------- English
