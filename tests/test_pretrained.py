@@ -86,3 +86,31 @@ def test_export_to_hugging_face_gives_the_same_logits(trained_ci, tmp_path):
     ids = torch.tensor([tok.encode("Emma Woodhouse, handsome, clever")])
     with torch.no_grad():
         torch.testing.assert_close(hf(ids).logits, model(ids)[0], atol=1e-4, rtol=1e-4)
+
+
+def test_model_dir_is_versioned_by_the_recipe(monkeypatch):
+    folder = pretrained.model_dir("austen", "ci")
+    assert folder.name == f"austen-ci-{pretrained.recipe_hash('austen', 'ci')}"
+    assert pretrained.recipe_hash("austen", "ci") != pretrained.recipe_hash("austen", "cpu")
+    assert pretrained.recipe_hash("austen", "ci") != pretrained.recipe_hash("song_ci", "ci")
+    monkeypatch.setattr(pretrained, "RECIPE_VERSION", pretrained.RECIPE_VERSION + 1)
+    assert pretrained.model_dir("austen", "ci") != folder      # stale models are not reused
+
+
+def test_cpu_recipes_use_muon_and_keep_the_gpt2_family():
+    from llmbook.interop import family
+    from llmbook.models import GPTConfig
+
+    for name in pretrained.NAMES:
+        rec = pretrained.recipe(name, "cpu")
+        assert rec.muon_lr is not None and rec.train.min_lr == 0.0
+        assert family(GPTConfig(vocab_size=512, **rec.model)) == "gpt2"
+
+
+def test_corpus_text_unwraps_austen_but_keeps_ci_verses():
+    text = pretrained.corpus_text("austen")[:20_000]
+    paragraphs = text.split("\n\n")
+    assert all("\n" not in p and "  " not in p for p in paragraphs)
+    assert max(len(p) for p in paragraphs) > 200          # lines were joined
+    assert "\n" in pretrained.corpus_text("song_ci")[:200].split("\n\n")[0]
+    assert pretrained.unwrap("a\nb  c\n\n\n d \n") == ["a b c", "d"]

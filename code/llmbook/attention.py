@@ -370,12 +370,17 @@ class MultiHeadAttention(nn.Module):
 
     Set ``record_weights = True`` to keep the per-head weights ``(B, H, Tq, Tk)`` of the
     next forwards in ``last_weights`` (this runs the scratch path).
+
+    ``qk_norm=True`` RMS-normalises every query and key vector (over ``D``, no gain)
+    before RoPE, so attention logits stay bounded however large the weights grow.
     """
 
     def __init__(self, n_embd: int, n_head: int, n_kv_head: int | None = None,
                  bias: bool = True, dropout: float = 0.0, impl: str = "sdpa",
-                 cross: bool = False, kv_dim: int | None = None) -> None:
+                 cross: bool = False, kv_dim: int | None = None,
+                 qk_norm: bool = False) -> None:
         super().__init__()
+        self.qk_norm = qk_norm
         positive_int("n_embd", n_embd)
         positive_int("n_head", n_head)
         n_kv_head = n_head if n_kv_head is None else positive_int("n_kv_head", n_kv_head)
@@ -470,6 +475,8 @@ class MultiHeadAttention(nn.Module):
         self._check_inputs(x, context)
         boolean("causal", causal)
         q, k, v = self._project(x, context)
+        if self.qk_norm:
+            q, k = F.rms_norm(q, (self.head_dim,)), F.rms_norm(k, (self.head_dim,))
         if rope is not None:
             cos, sin = rope
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)

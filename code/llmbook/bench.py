@@ -16,6 +16,19 @@ also given in process CPU time, which a busy shared machine disturbs less. On CP
 one thread unless ``--threads`` says otherwise. On GPU training runs under bf16 autocast
 with SDPA (optionally ``--compile``) and MFU is reported against the GPU's peak.
 
+``--speedrun``: time to a target validation loss on the Austen tokens of
+``llmbook.pretrained`` for the book's recipe (``llmbook.speedrun.BOOK``) and for
+karpathy/nanoGPT's ``model.py`` with nanoGPT's own AdamW settings (lr 6e-4, betas
+(0.9, 0.95), weight decay 0.1, clipping 1, warmup and cosine to a tenth; ``bias=False``
+as its ``train.py``). nanoGPT is not a package and its code is never part of this
+repository: put its ``model.py`` in a scratch folder outside the repository and pass
+``--nanogpt DIR`` (or set ``NANOGPT_DIR``); without it the book's GPT-2 baseline with the
+same AdamW settings stands in and the row says so. Both run interleaved in one process
+(``llmbook.speedrun.race``), one seed per repeat; the clock is process CPU time of the
+training steps. Reported: median time to target, the per-seed ratio (nanoGPT / book),
+tokens needed and final losses. The target defaults to the Kneser-Ney bigram's loss on
+the same validation tokens.
+
 Memory: on GPU the peak of ``torch.cuda.max_memory_allocated`` during a training step.
 On CPU (where PyTorch keeps no such counter) the bytes a training step must hold:
 parameters, gradients, AdamW state and the tensors saved for backward (counted once
@@ -441,7 +454,21 @@ def main(argv: list[str] | None = None) -> dict:
                         help="torch.compile every model (rows are labelled '(compiled)'; "
                              "the first step's time, compilation included, is reported)")
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
+    parser.add_argument("--speedrun", action="store_true",
+                        help="time to a target loss: the book's recipe vs nanoGPT's model.py")
+    parser.add_argument("--nanogpt", type=Path, default=None,
+                        help="scratch folder holding nanoGPT's model.py (for --speedrun)")
+    parser.add_argument("--target", type=float, default=None,
+                        help="target validation loss for --speedrun (default: the bigram's)")
     args = parser.parse_args(argv)
+    if args.speedrun:
+        result = speedrun("quick" if args.quick else "cpu", args.repeats or 3,
+                          args.threads or None, args.nanogpt, args.target)
+        print(format_speedrun(result))
+        if args.json:
+            write_json_atomic(args.json, result)
+            print(f"wrote {args.json}")
+        return result
 
     from llmbook.device import get_device
 
@@ -463,6 +490,90 @@ def main(argv: list[str] | None = None) -> dict:
         write_json_atomic(args.json, result)
         print(f"wrote {args.json}")
     return result
+
+
+# ------------------------------------------------------------------------ speedrun
+SPEEDRUN_SIZES = {  # scale -> steps, eval every, validation tokens, shape overrides
+    "quick": (12, 4, 600, {"n_layer": 1, "n_head": 2, "n_embd": 32}, 32, 8),
+    "cpu": (1500, 50, 20_000, {"n_layer": 4, "n_head": 4, "n_embd": 128}, 128, 16),
+}
+
+
+def _nanogpt_builder(folder: Path):
+    """``build(setup, vocab_size, seed)`` for nanoGPT's ``model.py`` in ``folder``."""
+    import contextlib
+    import importlib.util
+    import io
+
+    spec = importlib.util.spec_from_file_location("nanogpt_model", folder / "model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def build(setup, vocab_size: int, seed: int):
+        torch.manual_seed(seed)
+        m = setup.model
+        cfg = module.GPTConfig(block_size=setup.block_size, vocab_size=vocab_size,
+                               n_layer=m["n_layer"], n_head=m["n_head"], n_embd=m["n_embd"],
+                               dropout=0.0, bias=False)
+        with contextlib.redirect_stdout(io.StringIO()):      # it prints its size
+            model = module.GPT(cfg)
+            opt = model.configure_optimizers(setup.weight_decay, setup.lr, setup.betas, "cpu")
+        return model, opt
+    return build
+
+
+def speedrun(size: str = "cpu", repeats: int = 3, threads: int | None = 1,
+             nanogpt_dir: Path | None = None, target: float | None = None) -> dict:
+    """Time to ``target`` for the book's recipe and nanoGPT (see the module docstring)."""
+    from llmbook import pretrained, speedrun as sr
+    from llmbook.ngram import NGramLM
+
+    if size not in SPEEDRUN_SIZES:
+        raise ValueError(f"size={size!r} is not one of {sorted(SPEEDRUN_SIZES)}")
+    if threads:
+        torch.set_num_threads(threads)
+    steps, every, n_val, shape, T, B = SPEEDRUN_SIZES[size]
+    _, train_ids, val_ids = pretrained.prepare("austen", "ci" if size == "quick" else "cpu")
+    val_ids = val_ids[:n_val]
+    vocab = int(max(train_ids.max(), val_ids.max())) + 1
+    if target is None:                       # the bigram's loss on the same tokens
+        lm = NGramLM.fit(train_ids.tolist(), n=2, smoothing="kneser_ney",
+                         vocab=list(range(vocab)))
+        target = math.log(lm.perplexity(val_ids.tolist()))
+    common = {"block_size": T, "batch_size": B}
+    book = sr.BOOK.but("book recipe", model=shape, **common)
+    nano = sr.BASELINE.but("nanoGPT model.py", model=shape, **common)
+    builders, note = {}, "nanoGPT's model.py"
+    folder = nanogpt_dir or (Path(os.environ["NANOGPT_DIR"]) if "NANOGPT_DIR" in os.environ
+                             else None)
+    if folder is not None and (folder / "model.py").exists():
+        builders[nano.name] = _nanogpt_builder(folder)
+    else:
+        nano = nano.but("GPT-2 + AdamW (nanoGPT settings)")
+        note = "no nanoGPT model.py given: the book's GPT-2 with nanoGPT's AdamW stands in"
+    traces = sr.race([nano, book], train_ids, val_ids, vocab, steps, every, target,
+                     seeds=range(repeats), builders=builders)
+    rows = sr.summarise(traces, baseline=nano.name)
+    return {"size": size, "threads": torch.get_num_threads(), "repeats": repeats,
+            "target": target, "steps": steps, "reference": note, "rows": rows,
+            "traces": [vars(t) for t in traces]}
+
+
+def format_speedrun(result: dict) -> str:
+    """The speedrun table as text."""
+    lines = [f"time to validation loss {result['target']:.3f} (Austen BPE, "
+             f"{result['threads']} thread(s), {result['repeats']} seeds interleaved, "
+             "process CPU seconds of training steps)", f"reference: {result['reference']}",
+             f"{'recipe':34} {'CPU s':>8} {'tokens':>10} {'speed-up':>16} {'final loss':>10}"]
+    for r in result["rows"]:
+        if r["cpu_s"] is None:
+            lines.append(f"{r['setup']:34} {'not reached':>8} {'':>10} {'':>16} "
+                         f"{r['final_val']:10.3f}")
+            continue
+        spread = f"{r['speedup']:.2f} ({r['speedup_min']:.2f}-{r['speedup_max']:.2f})"
+        lines.append(f"{r['setup']:34} {r['cpu_s']:8.1f} {r['tokens']:10,.0f} {spread:>16} "
+                     f"{r['final_val']:10.3f}")
+    return "\n".join(lines)
 
 
 def write_json_atomic(path: Path, result: dict) -> None:

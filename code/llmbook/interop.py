@@ -45,6 +45,9 @@ class Mapping:
 def family(config: GPTConfig) -> str:
     """``"gpt2"`` or ``"llama"``: which Hugging Face class can hold this config."""
     c = config
+    if c.qk_norm or (c.mlp == "gelu" and c.activation != "gelu_tanh"):
+        raise ValueError(f"to_hf has no Hugging Face class for qk_norm={c.qk_norm} or "
+                         f"activation={c.activation!r} (GPT-2 uses 'gelu_tanh')")
     if (c.norm, c.position, c.mlp) == ("layernorm", "learned", "gelu") and c.bias \
             and c.kv_heads == c.n_head:
         return "gpt2"

@@ -18,7 +18,7 @@ from llmbook._validate import boolean, finite, positive_int
 
 __all__ = ["ACTIVATIONS", "MLP", "LayerNorm", "RMSNorm", "SwiGLU", "make_norm"]
 
-ACTIVATIONS = ("gelu_tanh", "gelu", "relu")
+ACTIVATIONS = ("gelu_tanh", "gelu", "relu", "relu2")  # relu2: relu(x) ** 2
 
 
 class LayerNorm(nn.Module):
@@ -101,6 +101,8 @@ class MLP(nn.Module):
             h = F.gelu(h, approximate="tanh")
         elif self.activation == "gelu":
             h = F.gelu(h)
+        elif self.activation == "relu2":
+            h = F.relu(h).square()
         else:
             h = F.relu(h)
         return self.dropout(self.proj(h))

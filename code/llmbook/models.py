@@ -52,12 +52,12 @@ class Block(nn.Module):
                  mlp: str = "gelu", mlp_hidden: int | None = None, norm: str = "layernorm",
                  bias: bool = True, norm_eps: float = 1e-5, dropout: float = 0.0,
                  attn_impl: str = "sdpa", norm_first: bool = True, cross: bool = False,
-                 activation: str = "gelu_tanh") -> None:
+                 activation: str = "gelu_tanh", qk_norm: bool = False) -> None:
         super().__init__()
         self.norm_first = norm_first
         self.ln_1 = make_norm(norm, n_embd, bias, norm_eps)
         self.attn = MultiHeadAttention(n_embd, n_head, n_kv_head, bias=bias, dropout=dropout,
-                                       impl=attn_impl)
+                                       impl=attn_impl, qk_norm=qk_norm)
         self.cross_attn = None
         if cross:
             self.ln_cross = make_norm(norm, n_embd, bias, norm_eps)
@@ -89,9 +89,10 @@ class Block(nn.Module):
         return self.ln_2(x + self.mlp(x))
 
 
-def _init_weights(model: nn.Module, n_layer: int) -> None:
+def _init_weights(model: nn.Module, n_layer: int, zero_proj: bool = False) -> None:
     """GPT-2 init: Linear/Embedding ~ N(0, 0.02), biases 0, residual projections
-    (``attn.proj``, ``mlp.proj``, ``mlp.down``) ~ N(0, 0.02 / sqrt(2 * n_layer))."""
+    (``attn.proj``, ``mlp.proj``, ``mlp.down``) ~ N(0, 0.02 / sqrt(2 * n_layer)), or 0
+    with ``zero_proj`` (every block starts as the identity)."""
     for module in model.modules():
         if isinstance(module, nn.Linear):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
@@ -101,7 +102,10 @@ def _init_weights(model: nn.Module, n_layer: int) -> None:
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
     for name, p in model.named_parameters():
         if name.endswith(("attn.proj.weight", "mlp.proj.weight", "mlp.down.weight")):
-            nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * n_layer))
+            if zero_proj:
+                nn.init.zeros_(p)
+            else:
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * n_layer))
 
 
 def _check_ids(idx: torch.Tensor, vocab_size: int, name: str = "idx") -> None:
@@ -207,6 +211,10 @@ class GPTConfig(_DictConfig):
     (None = ``4 * n_embd``), ``bias`` (in Linear and LayerNorm), ``tie_embeddings``
     (LM head shares the token embedding), ``rope_theta``, ``norm_eps``, ``dropout``,
     ``attn_impl`` (``"sdpa"`` | ``"scratch"``). Presets: ``GPTConfig.preset(name)``.
+    Speed-run options (section 3.9): ``activation`` of the ``"gelu"`` MLP (``"gelu_tanh"``
+    | ``"gelu"`` | ``"relu"`` | ``"relu2"`` = ReLU squared), ``qk_norm`` (RMS-normalise
+    queries and keys), ``zero_init_proj`` (residual projections and an untied LM head
+    start at zero).
     """
 
     vocab_size: int = 50257
@@ -225,6 +233,9 @@ class GPTConfig(_DictConfig):
     norm_eps: float = 1e-5
     dropout: float = 0.0
     attn_impl: str = "sdpa"
+    activation: str = "gelu_tanh"
+    qk_norm: bool = False
+    zero_init_proj: bool = False
 
     def __post_init__(self) -> None:
         _check_positive(vocab_size=self.vocab_size, block_size=self.block_size,
@@ -242,6 +253,7 @@ class GPTConfig(_DictConfig):
         _check_choice("position", self.position, GPT_POSITIONS)
         _check_choice("mlp", self.mlp, MLPS)
         _check_choice("attn_impl", self.attn_impl, IMPLS)
+        _check_choice("activation", self.activation, ACTIVATIONS)
         if self.position == "rope" and self.head_dim % 2:
             raise ValueError(f"RoPE needs an even head_dim, got {self.head_dim}")
         _check_numbers(self)
@@ -314,13 +326,16 @@ class GPT(nn.Module):
         self.blocks = nn.ModuleList(
             Block(c.n_embd, c.n_head, c.n_kv_head, mlp=c.mlp, mlp_hidden=c.mlp_hidden,
                   norm=c.norm, bias=c.bias, norm_eps=c.norm_eps, dropout=c.dropout,
-                  attn_impl=c.attn_impl, norm_first=True)
+                  attn_impl=c.attn_impl, norm_first=True, activation=c.activation,
+                  qk_norm=c.qk_norm)
             for _ in range(c.n_layer))
         self.ln_f = make_norm(c.norm, c.n_embd, c.bias, c.norm_eps)
         self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
-        _init_weights(self, c.n_layer)
+        _init_weights(self, c.n_layer, c.zero_init_proj)
         if c.tie_embeddings:
             self.lm_head.weight = self.wte.weight
+        elif c.zero_init_proj:
+            nn.init.zeros_(self.lm_head.weight)
 
     # -- forward ---------------------------------------------------------------------
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
@@ -584,6 +599,9 @@ class EncoderConfig(_DictConfig):
     norm_eps: float = 1e-12
     dropout: float = 0.0
     attn_impl: str = "sdpa"
+    activation: str = "gelu_tanh"
+    qk_norm: bool = False
+    zero_init_proj: bool = False
 
     def __post_init__(self) -> None:
         _check_positive(vocab_size=self.vocab_size, block_size=self.block_size,
