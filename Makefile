@@ -7,7 +7,8 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PIP := $(PY) -m pip --disable-pip-version-check -q
+# PEP 517 builds for sdists (seqeval's legacy setup_requires fetches a broken setuptools-scm).
+PIP := PIP_USE_PEP517=1 $(PY) -m pip --disable-pip-version-check -q
 # The tested CPU build of torch; Colab keeps its own (requirements.txt has lower bounds only).
 CONSTRAINTS ?= constraints.txt
 # A kernel occasionally dies and jupyter-book then hangs: every build runs under `timeout`.
