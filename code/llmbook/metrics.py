@@ -102,8 +102,8 @@ def bootstrap_ci(stat, n: int, n_boot: int = 1000, confidence: float = 0.95,
         raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
     rng = random.Random(seed)
     values = sorted(stat(rng.choices(range(n), k=n)) for _ in range(n_boot))
-    lo = int(math.floor((1 - confidence) / 2 * n_boot))
-    hi = min(n_boot - 1, int(math.ceil((1 + confidence) / 2 * n_boot)) - 1)
+    lo = math.floor((1 - confidence) / 2 * n_boot)
+    hi = min(n_boot - 1, math.ceil((1 + confidence) / 2 * n_boot) - 1)
     return float(values[lo]), float(values[hi])
 
 
