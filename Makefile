@@ -8,7 +8,8 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PIP := $(PY) -m pip --disable-pip-version-check -q
+# PEP 517 builds for sdists (seqeval's legacy setup_requires fetches a broken setuptools-scm).
+PIP := PIP_USE_PEP517=1 $(PY) -m pip --disable-pip-version-check -q
 # The tested CPU build of torch; Colab keeps its own (requirements.txt has lower bounds only).
 CONSTRAINTS ?= constraints.txt
 # Every build runs under `timeout`, so nothing can hang forever.

