@@ -137,28 +137,34 @@ def embed(model: torch.nn.Module, tokenizer, texts: Sequence[str], batch_size: i
     ``model`` is an encoder returning ``last_hidden_state (B, T, C)`` (e.g. MiniLM loaded
     with ``transformers.AutoModel``); texts longer than ``max_length`` tokens are cut.
     Mean pooling then L2 normalisation: what sentence-transformers does for MiniLM.
+    Texts are batched by length (less padding); rows come back in the order of ``texts``.
     """
     if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
         raise TypeError("texts must be a sequence of str (wrap a single text in a list)")
     if not (isinstance(batch_size, int) and batch_size >= 1):
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    if len(texts) == 0:
+        raise ValueError("texts is empty: nothing to embed")
     device = next(model.parameters()).device
+    # batches of similar length waste little compute on padding; the order is restored
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = torch.empty(0)
     was_training = model.training
     model.eval()
-    out = []
     try:
         for start in range(0, len(texts), batch_size):
-            batch = tokenizer(list(texts[start:start + batch_size]), padding=True,
-                              truncation=True, max_length=max_length, return_tensors="pt")
+            rows = order[start:start + batch_size]
+            batch = tokenizer([texts[i] for i in rows], padding=True, truncation=True,
+                              max_length=max_length, return_tensors="pt")
             batch = {name: v.to(device) for name, v in batch.items()}
             hidden = model(**batch).last_hidden_state                         # (B, T, C)
             pooled = mean_pool(hidden.float(), batch["attention_mask"])
-            out.append(torch.nn.functional.normalize(pooled, dim=-1).cpu())
+            if out.numel() == 0:
+                out = torch.empty(len(texts), pooled.shape[1])
+            out[rows] = torch.nn.functional.normalize(pooled, dim=-1).cpu()
     finally:
         model.train(was_training)
-    if not out:
-        raise ValueError("texts is empty: nothing to embed")
-    return torch.cat(out)
+    return out
 
 
 def cosine_search(queries: torch.Tensor, corpus: torch.Tensor,
