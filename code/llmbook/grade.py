@@ -221,6 +221,10 @@ def grade(root: Path, cell_timeout: float = 120, memory_gb: float = 4,
         nb = nbformat.read(path, as_version=4)
         found = exercises(nb)
         run = grade_one(path, cell_timeout, memory_gb, notebook_timeout)
+        if run.stopped == "timeout" or any(c.status == "timeout" for c in run.cells.values()):
+            # Rarely a kernel loses a reply and sits idle until the cell limit: run the
+            # notebook once more in a fresh process. A real endless loop times out again.
+            run = grade_one(path, cell_timeout, memory_gb, notebook_timeout)
         row = {"student": student_of(path, root), "notebook": path.name}
         for ex_id, answer, check in found:
             if ex_id not in ids:
