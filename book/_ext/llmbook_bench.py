@@ -15,6 +15,7 @@ from pathlib import Path
 
 from docutils import nodes
 from docutils.parsers.rst import Directive
+from llmbook_tables import table as _table
 
 # Column order and headings for the sections the bench writes; other sections show
 # their scalar fields in file order.
@@ -49,28 +50,6 @@ def fmt(value, key: str = "") -> str:
     return str(value)
 
 
-def table(headers: list[str], rows: list[list[str]]) -> nodes.table:
-    t = nodes.table(classes=["bench-table"])
-    group = nodes.tgroup(cols=len(headers))
-    t += group
-    for _ in headers:
-        group += nodes.colspec(colwidth=1)
-    head = nodes.thead()
-    group += head
-    row = nodes.row()
-    for h in headers:
-        row += nodes.entry("", nodes.paragraph(text=h))
-    head += row
-    body = nodes.tbody()
-    group += body
-    for cells in rows:
-        row = nodes.row()
-        for c in cells:
-            row += nodes.entry("", nodes.paragraph(text=c))
-        body += row
-    return t
-
-
 def render(result: dict, name: str) -> list[nodes.Node]:
     out: list[nodes.Node] = [nodes.rubric(text=f"Result file {name}")]
     meta = [[label, fmt(result[key])] for key, label in HEADER if key in result]
@@ -78,14 +57,15 @@ def render(result: dict, name: str) -> list[nodes.Node]:
         meta.append([f"machine: {key}", fmt(value)])
     for key, value in (result.get("load_average") or {}).items():
         meta.append([f"load average {key} (1 min)", fmt(value)])
-    out.append(table(["", ""], meta))
+    out.append(_table(["", ""], meta, "bench-table"))
     for section, rows in result.items():
         if not (isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows)):
             continue
         cols = COLUMNS.get(section) or [(k, k.replace("_", " ")) for k, v in rows[0].items()
                                         if not isinstance(v, list | dict)]
         out.append(nodes.rubric(text=TITLES.get(section, section.replace("_", " "))))
-        out.append(table([h for _, h in cols], [[fmt(r.get(k), k) for k, _ in cols] for r in rows]))
+        out.append(_table([h for _, h in cols],
+                          [[fmt(r.get(k), k) for k, _ in cols] for r in rows], "bench-table"))
     return out
 
 

@@ -22,6 +22,7 @@ from typing import ClassVar
 import yaml
 from docutils import nodes
 from docutils.parsers.rst import Directive, directives
+from llmbook_tables import table
 
 ERRATUM_ID = re.compile(r"E\d{3}-\d{2}")
 SEVERITY = {"H": "high", "M": "medium", "L": "low"}
@@ -124,28 +125,8 @@ def _title(app, docname: str) -> str:
     return title.astext() if title is not None else docname
 
 
-def _table(headers: list[str], rows: list[list[nodes.Node | str]], widths: list[int]) -> nodes.table:
-    table = nodes.table(classes=["errata-table"])
-    group = nodes.tgroup(cols=len(headers))
-    table += group
-    for w in widths:
-        group += nodes.colspec(colwidth=w)
-    head = nodes.thead()
-    group += head
-    row = nodes.row()
-    for h in headers:
-        row += nodes.entry("", nodes.paragraph(text=h))
-    head += row
-    body = nodes.tbody()
-    group += body
-    for cells in rows:
-        row = nodes.row()
-        for cell in cells:
-            entry = nodes.entry()
-            entry += cell if isinstance(cell, nodes.Node) else nodes.paragraph(text=cell)
-            row += entry
-        body += row
-    return table
+def _table(headers, rows, widths) -> nodes.table:
+    return table(headers, rows, "errata-table", widths)
 
 
 def fill_appendix(app, doctree, fromdoc) -> None:
