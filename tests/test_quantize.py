@@ -91,6 +91,7 @@ def test_fake_quantize_leaves_tied_embeddings_alone():
     (lambda: gptq(torch.randn(4, 32), torch.randn(8, 16)), "features"),
     (lambda: q4_1_dequantize(np.zeros((2, 19), np.uint8)), "uint8"),
     (lambda: fake_quantize_(torch.nn.Linear(2, 2), "fp8"), "scheme"),
+    (lambda: storage_bits(absmax_int8(torch.randn(2, 4)), 0), "scale_bits"),
 ])
 def test_bad_input_is_named(call, match):
     with pytest.raises(ValueError, match=match):

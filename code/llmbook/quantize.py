@@ -107,6 +107,10 @@ def dequantize(qt: Quantized) -> torch.Tensor:
 
 def storage_bits(qt: Quantized, scale_bits: int = 16) -> float:
     """Bits per weight, scales and zero points included (each stored in ``scale_bits``)."""
+    if not isinstance(qt, Quantized):
+        raise TypeError(f"qt must be a Quantized, got {type(qt).__name__}")
+    if isinstance(scale_bits, bool) or not isinstance(scale_bits, int) or scale_bits < 1:
+        raise ValueError(f"scale_bits must be a positive int, got {scale_bits!r}")
     n = qt.q.numel()
     stored = [qt.scale] + ([qt.zero] if bool(qt.zero.any()) else [])   # absmax: no zero
     return (n * qt.bits + sum(t.numel() for t in stored) * scale_bits) / n
