@@ -44,6 +44,12 @@ def test_stub_is_reported_as_not_attempted(capsys, answer):
     assert "not attempted yet" in out and "✗" not in out
 
 
+def test_a_tuple_holding_a_todo_is_not_attempted(capsys):
+    assert check("0.0.1", (3, TODO)) is False
+    out = capsys.readouterr().out
+    assert "not attempted yet" in out and "✗" not in out
+
+
 def test_raise_on_fail_reraises_for_autograding():
     with pytest.raises(Incorrect, match="should be 9"):
         check("0.0.1", lambda x: 0, raise_on_fail=True)

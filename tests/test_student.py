@@ -91,6 +91,13 @@ def test_check_cell_keeps_only_what_runs_without_the_solution():
     assert check_cell.source == 'llmbook.exercises.check("0.1.1", double)'
 
 
+def test_check_cell_keeps_an_if_check_block_and_the_semicolon():
+    source = ('if check("0.1.1", double):\n    print(double(5))\n'
+              'print("after", double(1))\ncheck("0.1.1", double);')
+    kept = student.keep_checks(source, {"double"})
+    assert kept == 'if check("0.1.1", double):\n    print(double(5))\ncheck("0.1.1", double);'
+
+
 def test_outputs_are_stripped_and_notebook_is_valid():
     nb = student.student_notebook(synthetic_notebook())
     nbformat.validate(nb)

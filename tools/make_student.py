@@ -68,8 +68,9 @@ def used_names(source: str) -> set[str]:
 
 
 def is_check_call(node: ast.stmt) -> bool:
-    """True for a statement ``check(...)`` or ``....check(...)`` (possibly assigned)."""
-    call = getattr(node, "value", None)
+    """True for a statement ``check(...)`` or ``....check(...)`` (possibly assigned), and
+    for ``if check(...):``, whose body runs only once the answer is correct."""
+    call = node.test if isinstance(node, ast.If) else getattr(node, "value", None)
     if not isinstance(call, ast.Call):
         return False
     func = call.func
@@ -83,9 +84,12 @@ def keep_checks(source: str, solution_names: set[str]) -> str:
         tree = ast.parse(source)
     except SyntaxError:
         return source
-    kept = [ast.get_source_segment(source, node) for node in tree.body
+    kept = [node for node in tree.body
             if is_check_call(node) or not used_names(ast.unparse(node)) & solution_names]
-    return "\n".join(k for k in kept if k)
+    text = "\n".join(ast.get_source_segment(source, node) or "" for node in kept)
+    if kept and isinstance(kept[-1], ast.Expr) and source.rstrip().endswith(";"):
+        text += ";"  # the display of the last value stays suppressed
+    return text
 
 
 def stub(block: list[str], indent: str, exercise_id: str) -> list[str]:

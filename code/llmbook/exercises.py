@@ -229,7 +229,8 @@ def check(exercise_id: str, answer: Any, *, raise_on_fail: bool = False,
     if exercise_id not in _REGISTRY:
         raise KeyError(f"no check for exercise {exercise_id!r}; known: {', '.join(known())}")
     try:
-        if answer is TODO:
+        if answer is TODO or (isinstance(answer, (tuple, list))
+                              and any(part is TODO for part in answer)):
             raise NotImplementedError(TODO._MESSAGE)
         _check_kind(exercise_id, answer)
         with _time_limit(time_limit):
