@@ -6,7 +6,7 @@ import torch
 
 from llmbook.interpret import (control_labels, fit_probe, grad_x_input, hooks,
                                induction_scores, logit_lens, patch_residual, patching_map,
-                               probe_accuracy, repeated_tokens, residual_stream,
+                               probe_accuracy, recording_attention, repeated_tokens, residual_stream,
                                run_with_residuals)
 from llmbook.models import GPT, GPTConfig
 
@@ -139,6 +139,17 @@ def test_grad_x_input_sums_to_the_directional_derivative():
     one = grad_x_input(model, x, 5, 3)
     assert torch.allclose(one[0], attr[0])
     assert no_hooks_left(model)
+
+
+def test_attention_recorded_during_a_gradient_pass():
+    model, x = model_for("llama"), ids()
+    with recording_attention(model) as maps:
+        attr = grad_x_input(model, x, 9, 4)
+    ref = model.attention_maps(x)
+    assert len(maps) == 3 and all(torch.allclose(a, b, atol=1e-6)
+                                  for a, b in zip(maps, ref, strict=True))
+    assert torch.allclose(attr, grad_x_input(model, x, 9, 4), atol=1e-6)
+    assert not any(b.attn.record_weights for b in model.blocks)
 
 
 def test_control_labels_follow_types():

@@ -31,6 +31,7 @@ __all__ = [
     "patch_residual",
     "patching_map",
     "probe_accuracy",
+    "recording_attention",
     "repeated_tokens",
     "residual_stream",
     "run_with_residuals",
@@ -54,6 +55,25 @@ def hooks(*pairs: tuple[nn.Module, Callable], pre: bool = False) -> Iterator[Non
     finally:
         for h in handles:
             h.remove()
+
+
+@contextmanager
+def recording_attention(model: nn.Module) -> Iterator[list[torch.Tensor]]:
+    """Keep the attention weights of every layer while the ``with`` block runs (the
+    scratch attention path). On exit the yielded list holds ``n_layer`` tensors
+    ``(B, n_head, T, T)`` from the last forward pass, so weights and gradients can come
+    from one pass: ``with recording_attention(m) as maps: attr = grad_x_input(m, ...)``."""
+    _check_model(model)
+    attns = [block.attn for block in model.blocks]
+    maps: list[torch.Tensor] = []
+    for a in attns:
+        a.record_weights = True
+    try:
+        yield maps
+        maps.extend(a.last_weights for a in attns if a.last_weights is not None)
+    finally:
+        for a in attns:
+            a.record_weights, a.last_weights = False, None
 
 
 def _check_model(model: nn.Module) -> None:
