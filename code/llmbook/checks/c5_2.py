@@ -36,7 +36,7 @@ def _previous_token_scores(fn) -> None:
 
 @exercise("5.2.2", kind=callable)
 def _induction_gpt(fn) -> None:
-    steps = pick(ci=80, cpu=200, gpu=200)
+    steps = pick(ci=80, cpu=100, gpu=100)
     model = fn(steps)
     expect(isinstance(model, GPT), f"return the trained GPT, got {type(model).__name__}")
     c = model.config
