@@ -3,17 +3,28 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from llmbook.interpret import (control_labels, fit_probe, grad_x_input, hooks,
-                               induction_scores, logit_lens, patch_residual, patching_map,
-                               probe_accuracy, recording_attention, repeated_tokens, residual_stream,
-                               run_with_residuals)
+from llmbook.interpret import (
+    control_labels,
+    fit_probe,
+    grad_x_input,
+    hooks,
+    induction_scores,
+    logit_lens,
+    patch_residual,
+    patching_map,
+    probe_accuracy,
+    recording_attention,
+    repeated_tokens,
+    residual_stream,
+    run_with_residuals,
+)
 from llmbook.models import GPT, GPTConfig
 
 CONFIGS = {
-    "gpt2": dict(vocab_size=50, block_size=32, n_layer=3, n_head=4, n_embd=32),
-    "llama": dict(vocab_size=50, block_size=32, n_layer=3, n_head=4, n_embd=32, n_kv_head=2,
-                  norm="rmsnorm", position="rope", mlp="swiglu", bias=False),
+    "gpt2": {"vocab_size": 50, "block_size": 32, "n_layer": 3, "n_head": 4, "n_embd": 32},
+    "llama": {"vocab_size": 50, "block_size": 32, "n_layer": 3, "n_head": 4, "n_embd": 32,
+              "n_kv_head": 2, "norm": "rmsnorm", "position": "rope", "mlp": "swiglu",
+              "bias": False},
 }
 
 
@@ -208,7 +219,6 @@ def test_bad_input_is_named():
         repeated_tokens(2, 4, 10, 10)
     with pytest.raises(ValueError, match="y must be"):
         fit_probe(torch.randn(5, 2), torch.zeros(4, dtype=torch.long))
-    with pytest.raises(RuntimeError):
-        with hooks((model.blocks[0], lambda *a: 1 / 0 and None)):
-            raise RuntimeError("inside")
+    with pytest.raises(RuntimeError), hooks((model.blocks[0], lambda *a: None)):
+        raise RuntimeError("inside")
     assert no_hooks_left(model)

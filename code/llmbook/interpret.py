@@ -261,22 +261,12 @@ def patching_map(model: nn.Module, clean: torch.Tensor, corrupt: torch.Tensor,
     out = torch.zeros(len(readings), T)
     for start in range(0, len(pairs), chunk):
         part = pairs[start:start + chunk]
-        rows = torch.arange(len(part))
-        pos = torch.tensor([p for _, _, p in part], dtype=torch.long)
-        at = torch.tensor([l for _, l, _ in part])
-
-        def swap(x: torch.Tensor, layer: int) -> torch.Tensor:
-            sel = at == layer
-            if not sel.any():
-                return x
-            x = x.clone()
-            x[rows[sel], pos[sel]] = resid[layer, 0, pos[sel]].to(x.dtype)
-            return x
-
+        swap = _row_patcher(resid, torch.tensor([l for _, l, _ in part]),
+                            torch.tensor([p for _, _, p in part], dtype=torch.long))
         pre = model.blocks[0].register_forward_pre_hook(
-            lambda mod, args: (swap(args[0], 0), *args[1:]))
+            lambda mod, args, swap=swap: (swap(args[0], 0), *args[1:]))
         try:
-            with hooks(*[(b, lambda mod, args, o, layer=i + 1: swap(o, layer))
+            with hooks(*[(b, lambda mod, args, o, layer=i + 1, swap=swap: swap(o, layer))
                          for i, b in enumerate(model.blocks)],
                        (model.ln_f, lambda mod, args, o: o[:, -1:])):   # last only
                 last = model(corrupt.expand(len(part), T))[0][:, -1]      # (R, V)
@@ -286,6 +276,23 @@ def patching_map(model: nn.Module, clean: torch.Tensor, corrupt: torch.Tensor,
         for (i, _, p), v in zip(part, score.tolist(), strict=True):
             out[i, p] = v
     return out
+
+
+def _row_patcher(resid: torch.Tensor, at: torch.Tensor, pos: torch.Tensor
+                 ) -> Callable[[torch.Tensor, int], torch.Tensor]:
+    """``swap(x, layer)``: row ``r`` of ``x (R, T, C)`` gets ``resid[layer, 0, pos[r]]``
+    at position ``pos[r]`` when ``at[r] == layer``; other rows are left alone."""
+    rows = torch.arange(len(at))
+
+    def swap(x: torch.Tensor, layer: int) -> torch.Tensor:
+        sel = at == layer
+        if not sel.any():
+            return x
+        x = x.clone()
+        x[rows[sel], pos[sel]] = resid[layer, 0, pos[sel]].to(x.dtype)
+        return x
+
+    return swap
 
 
 # ----------------------------------------------------------------------- attribution
