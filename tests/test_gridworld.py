@@ -126,3 +126,19 @@ def test_plan_corpus_and_skill_logprob():
         gw.plan_corpus(3, weights=(1, 0))
     with pytest.raises(TypeError, match="lm must have a prob"):
         gw.skill_logprob(object(), [], "done")
+
+
+def test_execute_reports_how_an_episode_ends():
+    w = gw.make_world(4, "usual")
+    assert gw.execute(w, ["done"]).reason == "stopped too early"
+    assert gw.execute(w, ["pick up the key"]).reason == "the plan never said done"
+    boxed = gw.make_world(4, "box")
+    moved = gw.apply(boxed, "move the box")
+    assert moved.box is None and not gw.feasible(moved, "move the box")
+    assert gw.execute(boxed, gw.oracle_plan(boxed)).reason == "reached the goal"
+    with pytest.raises(ValueError, match="skill must be one of"):
+        gw.execute(w, ["jump"])
+    with pytest.raises(ValueError, match="weights must not all be zero"):
+        gw.plan_corpus(2, weights=(0, 0, 0))
+    with pytest.raises(ValueError, match="weights must be a finite number >= 0"):
+        gw.plan_corpus(2, weights=(1, -1, 0))
