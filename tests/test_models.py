@@ -377,3 +377,59 @@ def test_encoder_and_seq2seq_errors():
         Seq2Seq(enc_config())
     cfg = Seq2SeqConfig(src_vocab_size=10, n_layer=1, n_head=2, n_embd=8)
     assert Seq2SeqConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_seq2seq_greedy_with_cached_cross_attention_is_token_identical():
+    torch.manual_seed(0)
+    for norm_first in (False, True):
+        model = Seq2Seq(Seq2SeqConfig(src_vocab_size=V, tgt_vocab_size=40, n_layer=2,
+                                      n_dec_layer=3, n_head=2, n_embd=16, block_size=24,
+                                      norm_first=norm_first)).eval()
+        src = torch.randint(0, V, (5, 9))
+        src_mask = torch.ones(5, 9, dtype=torch.long)
+        src_mask[1, 6:] = src_mask[3, 2:] = 0
+        memory = model.encode(src, src_mask)
+        kv = model.cross_kv(memory)
+        assert len(kv) == 3 and kv[0][0].shape == (5, 2, 9, 8)
+        cached = model.greedy(src, 20, bos_id=1, src_mask=src_mask)
+        plain = model.greedy(src, 20, bos_id=1, src_mask=src_mask, cache_cross=False)
+        assert cached.shape == (5, 20) and torch.equal(cached, plain)
+        # against no cache at all: re-decode the whole prefix and take the last argmax
+        tgt = torch.full((5, 1), 1)
+        for _ in range(20):
+            logits = model.decode(tgt, memory, src_mask)
+            tgt = torch.cat([tgt, logits[:, -1].argmax(-1, keepdim=True)], 1)
+        assert torch.equal(cached, tgt[:, 1:])
+        # the logits themselves agree, step by step
+        step = model.decode(tgt[:, :4], memory, src_mask, memory_kv=kv)
+        assert torch.allclose(step, model.decode(tgt[:, :4], memory, src_mask), atol=1e-6)
+
+
+def test_seq2seq_greedy_stops_at_eos_and_checks_its_arguments():
+    torch.manual_seed(1)
+    model = Seq2Seq(Seq2SeqConfig(src_vocab_size=V, tgt_vocab_size=12, n_layer=1, n_head=2,
+                                  n_embd=16, block_size=16)).eval()
+    src = torch.randint(0, V, (3, 5))
+    free = model.greedy(src, 16, bos_id=0)
+    eos = int(free[0, 2])                         # a token row 0 emits at step 3
+    out = model.greedy(src, 16, bos_id=0, eos_id=eos)
+    for row, full in zip(out, free):
+        hits = (full == eos).nonzero()
+        if len(hits):
+            k = int(hits[0])
+            assert torch.equal(row[:k + 1], full[:k + 1]) and (row[k:] == eos).all()
+    assert out.size(1) == 16 or (out == eos).any(dim=1).all()   # stops once all are done
+    with pytest.raises(ValueError, match="bos_id must be an int in"):
+        model.greedy(src, 4, bos_id=12)
+    with pytest.raises(ValueError, match="max_new_tokens=17 exceeds block_size=16"):
+        model.greedy(src, 17, bos_id=0)
+    with pytest.raises(ValueError, match="max_new_tokens must be a positive int"):
+        model.greedy(src, 0, bos_id=0)
+    with pytest.raises(TypeError, match="src"):
+        model.greedy(src.float(), 4, bos_id=0)
+    memory = model.encode(src)
+    with pytest.raises(ValueError, match="memory_kv must hold one"):
+        model.decode(src[:, :1] % 12, memory, memory_kv=[])
+    k, v = model.cross_kv(memory)[0]
+    with pytest.raises(ValueError, match="context_kv must be a pair"):
+        model.decode(src[:, :1] % 12, memory, memory_kv=[(k[:2], v[:2])])

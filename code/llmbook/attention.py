@@ -424,6 +424,45 @@ class MultiHeadAttention(nn.Module):
         return self._heads(q, self.n_head), self._heads(k, self.n_kv_head), \
             self._heads(v, self.n_kv_head)
 
+    def project_context(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cross-attention keys and values of ``context (B, S, kv_dim)``, each
+        ``(B, n_kv_head, S, D)``: what ``forward`` computes from the context on every call.
+        A decoder attending to the same source at every step computes them once and
+        passes them as ``forward(..., context_kv=(k, v))``."""
+        if not self.cross:
+            raise ValueError("project_context is for cross-attention; build with cross=True")
+        if isinstance(context, torch.Tensor) and context.dim() == 2:
+            context = context[None]
+        float_tensor("context", context, 3, "(B, S, kv_dim)")
+        if context.size(-1) != self.kv_dim or context.size(1) == 0:
+            raise ValueError(f"context must have shape (B, S >= 1, kv_dim={self.kv_dim}), "
+                             f"got {tuple(context.shape)}")
+        kv_out = self.n_kv_head * self.head_dim
+        k, v = self.kv(context).split([kv_out, kv_out], dim=-1)
+        k, v = self._heads(k, self.n_kv_head), self._heads(v, self.n_kv_head)
+        if self.qk_norm:
+            k = F.rms_norm(k, (self.head_dim,))
+        return k, v
+
+    def _check_context_kv(self, x: torch.Tensor, context_kv: object) -> None:
+        float_tensor("x", x, 3, "(B, T, C)")
+        if x.size(-1) != self.n_embd:
+            raise ValueError(f"x has width {x.size(-1)} (shape {tuple(x.shape)}), but this "
+                             f"attention was built for n_embd={self.n_embd}")
+        if not self.cross:
+            raise ValueError("self-attention got context_kv; build with cross=True")
+        B, H, D = x.size(0), self.n_kv_head, self.head_dim
+        ok = (isinstance(context_kv, tuple) and len(context_kv) == 2
+              and all(isinstance(t, torch.Tensor) and t.dim() == 4 and t.size(0) == B
+                      and t.size(1) == H and t.size(3) == D and t.size(2) > 0
+                      for t in context_kv)
+              and context_kv[0].shape == context_kv[1].shape)
+        if not ok:
+            got = (tuple(shape_str(t) for t in context_kv) if isinstance(context_kv, tuple)
+                   else type(context_kv).__name__)
+            raise ValueError(f"context_kv must be a pair (k, v) from project_context, each "
+                             f"(B={B}, n_kv_head={H}, S >= 1, head_dim={D}), got {got}")
+
     def _check_inputs(self, x: torch.Tensor, context: torch.Tensor | None) -> None:
         """``x (B, T, n_embd)`` and, for cross-attention, ``context (B, S, kv_dim)``."""
         float_tensor("x", x, 3, "(B, T, C)")
@@ -447,7 +486,8 @@ class MultiHeadAttention(nn.Module):
                 mask: torch.Tensor | None = None, causal: bool = False,
                 rope: tuple[torch.Tensor, torch.Tensor] | None = None,
                 cache: KVCache | None = None, layer: int = 0,
-                attn_bias: torch.Tensor | None = None) -> torch.Tensor:
+                attn_bias: torch.Tensor | None = None,
+                context_kv: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Attend from ``x (B, T, C)``; returns ``(B, T, C)``.
 
         An unbatched ``x (T, C)`` (and ``context (S, kv_dim)``) is treated as a batch
@@ -466,17 +506,25 @@ class MultiHeadAttention(nn.Module):
             cache: a ``KVCache``; new keys/values are appended for ``layer`` and the
                 queries attend to everything cached so far.
             attn_bias: **float**, broadcastable to ``(B, H, T, Tk)``, added to the scores.
+            context_kv: cross-attention only, instead of ``context``: its keys and values
+                ``(k, v)`` as ``project_context(context)`` returns them (same result).
         """
         if isinstance(x, torch.Tensor) and x.dim() == 2:              # unbatched (T, C)
             if isinstance(context, torch.Tensor) and context.dim() == 2:
                 context = context[None]
             return self.forward(x[None], context, mask, causal, rope, cache, layer,
-                                attn_bias)[0]
-        self._check_inputs(x, context)
+                                attn_bias, context_kv)[0]
+        if context_kv is not None:
+            self._check_context_kv(x, context_kv)
+            q, (k, v) = self._heads(self.q(x), self.n_head), context_kv
+            if self.qk_norm:
+                q = F.rms_norm(q, (self.head_dim,))
+        else:
+            self._check_inputs(x, context)
+            q, k, v = self._project(x, context)
+            if self.qk_norm:
+                q, k = F.rms_norm(q, (self.head_dim,)), F.rms_norm(k, (self.head_dim,))
         boolean("causal", causal)
-        q, k, v = self._project(x, context)
-        if self.qk_norm:
-            q, k = F.rms_norm(q, (self.head_dim,)), F.rms_norm(k, (self.head_dim,))
         if rope is not None:
             cos, sin = rope
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from llmbook._validate import boolean, finite, float_tensor
+from llmbook._validate import boolean, finite, float_tensor, int_tensor, positive_int
 from llmbook.attention import KVCache, MultiHeadAttention, padding_mask
 from llmbook.layers import ACTIVATIONS, MLP, SwiGLU, make_norm
 from llmbook.positions import LearnedPositions, RoPE, sinusoidal
@@ -74,18 +74,23 @@ class Block(nn.Module):
                 rope: tuple[torch.Tensor, torch.Tensor] | None = None,
                 cache: KVCache | None = None, layer: int = 0,
                 memory: torch.Tensor | None = None,
-                memory_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``x (B, T, C)`` -> ``(B, T, C)``; masks are bool, True = may attend."""
+                memory_mask: torch.Tensor | None = None,
+                memory_kv: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """``x (B, T, C)`` -> ``(B, T, C)``; masks are bool, True = may attend.
+        ``memory_kv``: the cross-attention's keys and values of ``memory``, computed once
+        (``cross_attn.project_context(memory)``), used instead of projecting it again."""
         if self.norm_first:
             x = x + self.attn(self.ln_1(x), mask=mask, causal=causal, rope=rope, cache=cache,
                               layer=layer)
             if self.cross_attn is not None:
-                x = x + self.cross_attn(self.ln_cross(x), context=memory, mask=memory_mask)
+                x = x + self.cross_attn(self.ln_cross(x), context=memory, mask=memory_mask,
+                                        context_kv=memory_kv)
             return x + self.mlp(self.ln_2(x))
         x = self.ln_1(x + self.attn(x, mask=mask, causal=causal, rope=rope, cache=cache,
                                     layer=layer))
         if self.cross_attn is not None:
-            x = self.ln_cross(x + self.cross_attn(x, context=memory, mask=memory_mask))
+            x = self.ln_cross(x + self.cross_attn(x, context=memory, mask=memory_mask,
+                                                  context_kv=memory_kv))
         return self.ln_2(x + self.mlp(x))
 
 
@@ -471,12 +476,20 @@ class TransformerStack(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, causal: bool = False,
                 cache: KVCache | None = None, memory: torch.Tensor | None = None,
-                memory_mask: torch.Tensor | None = None) -> torch.Tensor:
+                memory_mask: torch.Tensor | None = None,
+                memory_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+                ) -> torch.Tensor:
         """``x (B, T, C)``, optional ``memory (B, S, C)``; bool masks broadcastable to
-        ``(B, H, T, T)`` / ``(B, H, T, S)``, True = may attend. Returns ``(B, T, C)``."""
+        ``(B, H, T, T)`` / ``(B, H, T, S)``, True = may attend. Returns ``(B, T, C)``.
+        ``memory_kv``: one cross-attention ``(k, v)`` pair per block (see ``Block``)."""
+        if memory_kv is not None and (not isinstance(memory_kv, (list, tuple))
+                                      or len(memory_kv) != len(self.blocks)):
+            raise ValueError(f"memory_kv must hold one (k, v) pair per block "
+                             f"({len(self.blocks)}), got {_shape(memory_kv)}")
         for i, block in enumerate(self.blocks):
             x = block(x, mask=mask, causal=causal, cache=cache, layer=i, memory=memory,
-                      memory_mask=memory_mask)
+                      memory_mask=memory_mask,
+                      memory_kv=None if memory_kv is None else memory_kv[i])
         return x if self.ln_f is None else self.ln_f(x)
 
 
@@ -779,11 +792,15 @@ class Seq2Seq(nn.Module):
 
     def decode(self, tgt: torch.Tensor, memory: torch.Tensor,
                src_mask: torch.Tensor | None = None, tgt_mask: torch.Tensor | None = None,
-               cache: KVCache | None = None) -> torch.Tensor:
+               cache: KVCache | None = None,
+               memory_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+               ) -> torch.Tensor:
         """``tgt (B, T)`` ids attending causally to themselves and to ``memory (B, S, C)``
         -> ``logits (B, T, V)``. ``tgt_mask (B, T_total)`` 1 = real token. With a
         ``cache`` (``new_cache``) the decoder's self-attention keys/values are kept
-        and ``tgt`` holds only the new tokens (cross-attention is recomputed)."""
+        and ``tgt`` holds only the new tokens. ``memory_kv = cross_kv(memory)`` gives the
+        cross-attention keys/values computed once per source; without it every call
+        projects ``memory`` again in every layer (same result, more work)."""
         offset = 0 if cache is None else cache.length
         x = self.drop(self.tgt_embed(tgt, offset=offset, name="tgt"))
         B, T = tgt.shape
@@ -794,7 +811,7 @@ class Seq2Seq(nn.Module):
         self_mask = _key_mask(tgt_mask, B, offset + T, name="tgt_mask")
         memory_mask = _key_mask(src_mask, B, memory.size(1), name="src_mask")
         h = self.decoder(x, mask=self_mask, causal=True, cache=cache, memory=memory,
-                         memory_mask=memory_mask)
+                         memory_mask=memory_mask, memory_kv=memory_kv)
         if cache is not None:
             cache.advance(T)
         return self.lm_head(h)
@@ -826,3 +843,55 @@ class Seq2Seq(nn.Module):
         return KVCache(c.n_dec_layer or c.n_layer, batch_size, c.n_head,
                        max_len or c.block_size, c.n_embd // c.n_head, device=device,
                        dtype=dtype)
+
+    def cross_kv(self, memory: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The decoder's cross-attention keys and values of ``memory (B, S, C)``: one
+        ``(k, v)`` pair per decoder layer, each ``(B, n_head, S, C // n_head)``. They
+        depend on the source only, so a decoding loop computes them once."""
+        float_tensor("memory", memory, 3, "(B, S, C)")
+        return [block.cross_attn.project_context(memory) for block in self.decoder.blocks]
+
+    @torch.no_grad()
+    def greedy(self, src: torch.Tensor, max_new_tokens: int, bos_id: int,
+               eos_id: int | None = None, src_mask: torch.Tensor | None = None,
+               cache_cross: bool = True) -> torch.Tensor:
+        """Greedy decoding: ``src (B, S)`` -> target ids ``(B, n)``, ``n <= max_new_tokens``
+        (BOS not included). A row that has produced ``eos_id`` is padded with it; the loop
+        stops when every row has. The source is encoded once; the decoder's
+        self-attention uses a ``KVCache``; with ``cache_cross`` (the default) the
+        cross-attention keys/values are computed once per source (``cross_kv``) instead
+        of at every step. Both settings give the same tokens."""
+        c = self.config
+        int_tensor("src", src, 2, "(B, S)")
+        positive_int("max_new_tokens", max_new_tokens)
+        boolean("cache_cross", cache_cross)
+        if max_new_tokens > c.block_size:
+            raise ValueError(f"max_new_tokens={max_new_tokens} exceeds block_size="
+                             f"{c.block_size}")
+        for name, tok in (("bos_id", bos_id), ("eos_id", eos_id)):
+            if tok is None and name == "eos_id":
+                continue
+            if isinstance(tok, bool) or not isinstance(tok, int) or not 0 <= tok < c.tgt_vocab:
+                raise ValueError(f"{name} must be an int in [0, {c.tgt_vocab}), got {tok!r}")
+        was_training = self.training
+        self.eval()
+        try:
+            memory = self.encode(src, src_mask)
+            memory_kv = self.cross_kv(memory) if cache_cross else None
+            B = src.size(0)
+            cache = self.new_cache(B, max_len=max_new_tokens)
+            nxt = torch.full((B, 1), bos_id, dtype=torch.long, device=src.device)
+            done = torch.zeros(B, dtype=torch.bool, device=src.device)
+            out = []
+            for _ in range(max_new_tokens):
+                logits = self.decode(nxt, memory, src_mask, cache=cache, memory_kv=memory_kv)
+                nxt = logits[:, -1].argmax(-1, keepdim=True)
+                if eos_id is not None:
+                    nxt = nxt.masked_fill(done[:, None], eos_id)
+                    done = done | (nxt[:, 0] == eos_id)
+                out.append(nxt)
+                if eos_id is not None and bool(done.all()):
+                    break
+        finally:
+            self.train(was_training)
+        return torch.cat(out, dim=1)
