@@ -254,9 +254,12 @@ def main(argv: list[str] | None = None) -> None:
         try:
             batch = max(world, args.batch_size // world * world)    # a multiple of world
             res = _step(rank, world, batch, device)
+            fsdp = _fsdp_step(rank, world, batch, device)
             if rank == 0:
-                print(f"{world} ranks, loss {res['loss']:.4f}, optimizer state on rank 0: "
-                      f"{res['state_bytes']:,} bytes")
+                print(f"{world} ranks, loss {res['loss']:.4f}; rank 0 holds AdamW state of "
+                      f"{res['state_bytes']:,} bytes (sharded AdamW), weights of "
+                      f"{fsdp['param_bytes']:,} bytes and state of "
+                      f"{fsdp['state_bytes']:,} bytes (FSDP)")
         finally:
             dist.destroy_process_group()
         return
