@@ -161,3 +161,29 @@ def test_tokenizer_files_with_bad_merges_are_named(tmp_path):
     (tmp_path / "t.json").write_text('{"form', encoding="utf-8")
     with pytest.raises(ValueError, match="not a saved llmbook BPETokenizer"):
         BPETokenizer.load(tmp_path / "t.json")
+
+
+class _Wrapped(torch.nn.Module):
+    """A wrapper of a Linear that, like a LoRA layer, has no ``in_features``."""
+
+    def __init__(self, base: torch.nn.Linear) -> None:
+        super().__init__()
+        self.base = base
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + 1.0
+
+
+def test_feed_forward_nets_accept_wrapped_linears():
+    from llmbook.layers import MLP, SwiGLU
+
+    x = torch.randn(2, 3, 8)
+    mlp = MLP(8)
+    plain = mlp(x)
+    mlp.fc, mlp.proj = _Wrapped(mlp.fc), _Wrapped(mlp.proj)
+    assert mlp(x).shape == plain.shape and not torch.equal(mlp(x), plain)
+    glu = SwiGLU(8)
+    glu.gate, glu.down = _Wrapped(glu.gate), _Wrapped(glu.down)
+    assert glu(x).shape == (2, 3, 8)
+    with pytest.raises(ValueError, match="C=8"):
+        mlp(torch.randn(2, 3, 7))

@@ -90,12 +90,13 @@ class MLP(nn.Module):
             raise ValueError(f"unknown activation {activation!r}; use one of {ACTIVATIONS}")
         hidden = _check_sizes(n_embd, hidden, bias, dropout)
         self.activation = activation
+        self.n_embd = n_embd      # fc may be wrapped (LoRA) by a module without in_features
         self.fc = nn.Linear(n_embd, hidden, bias=bias)
         self.proj = nn.Linear(hidden, n_embd, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_width(x, self.fc.in_features, "MLP")
+        _check_width(x, self.n_embd, "MLP")
         h = self.fc(x)
         if self.activation == "gelu_tanh":
             h = F.gelu(h, approximate="tanh")
@@ -120,11 +121,12 @@ class SwiGLU(nn.Module):
                  dropout: float = 0.0) -> None:
         super().__init__()
         hidden = _check_sizes(n_embd, hidden, bias, dropout)
+        self.n_embd = n_embd
         self.gate = nn.Linear(n_embd, hidden, bias=bias)
         self.up = nn.Linear(n_embd, hidden, bias=bias)
         self.down = nn.Linear(hidden, n_embd, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_width(x, self.gate.in_features, "SwiGLU")
+        _check_width(x, self.n_embd, "SwiGLU")
         return self.dropout(self.down(F.silu(self.gate(x)) * self.up(x)))
