@@ -205,3 +205,22 @@ def test_tqdm_disable_also_silences_notebook_bars(monkeypatch, capsys):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     llmbook.start(quiet=True)
     assert tqdm_notebook(total=3).disable
+
+
+def test_failed_solutions_names_a_visible_check_that_did_not_pass():
+    v4 = nbformat.v4
+
+    def cell(source, text, *tags):
+        c = v4.new_code_cell(source)
+        c.outputs = [v4.new_output("stream", name="stdout", text=text)]
+        c.metadata["tags"] = list(tags)
+        return c
+
+    nb = v4.new_notebook(cells=[
+        cell('check("1.2.3", f);', "✓ Exercise 1.2.3: correct.\n"),
+        cell('if check("1.2.4", g):\n    print(g(1))', "✗ Exercise 1.2.4: not yet. no\n"),
+        cell('assert not check("1.2.4", h)', "✗ Exercise 1.2.4: not yet. no\n",
+             "remove-cell"),
+    ])
+    found = checks.failed_solutions(nb)
+    assert len(found) == 1 and "cell 1" in found[0] and "1.2.4" in found[0], found

@@ -44,3 +44,9 @@ def test_executed_to_the_end_with_a_stamp(path):
     assert env and env["scale"] == os.environ.get("LLMBOOK_SCALE", env["scale"])
     assert f"torch {env['torch']}" in stamps[0].source
     assert "hide-input" in code[0].metadata.get("tags", []), "setup cell not folded"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_every_solution_passes_its_check(path):
+    failed = checks.failed_solutions(nbformat.read(path, as_version=4))
+    assert not failed, f"{path.name}: " + "; ".join(failed)

@@ -129,6 +129,10 @@ def execute_one(path: Path, cell_timeout: int, idle_limit: float = 300) -> int:
         except Exception as exc:  # zmq errors and the like: the kernel's channels broke
             print(f"{path}: kernel failure: {type(exc).__name__}: {exc}", file=sys.stderr)
             return KERNEL_FAILURE
+    failed = executed_checks.failed_solutions(nb)
+    if failed:                     # a bug in the book, not in the kernel: no retry
+        print(f"{path}: " + "\n  ".join(failed), file=sys.stderr)
+        return CELL_ERROR
     problems = executed_checks.problems(nb)
     if problems:
         print(f"{path}: outputs a reader must not see:\n  " + "\n  ".join(problems),

@@ -8,6 +8,9 @@
 ``problems(nb)`` returns one line per finding (empty: clean). ``tools/execute_book.py``
 re-executes a notebook that has any, and ``tests/test_executed.py`` fails on them.
 
+``failed_solutions(nb)`` names every visible check cell whose output does not say
+"✓ Exercise …: correct": in the book, each exercise's solution must pass its own check.
+
 Usage: python tools/executed_checks.py NOTEBOOK_OR_FOLDER ...   (exit 1 on a finding)
 """
 from __future__ import annotations
@@ -60,6 +63,26 @@ def widget_debris(nb) -> list[str]:
         "application/vnd.jupyter.widget-state+json", {}).get("state", {})
     return sorted({m.get("model_name") for m in state.values()
                    if m.get("model_name") in PROGRESS_MODELS})
+
+
+CHECK_RE = re.compile(r"""check\(\s*["'](?P<id>\d+(?:\.\d+)+)["']""")
+
+
+def failed_solutions(nb) -> list[str]:
+    """Visible cells calling ``check("id", ...)`` whose output lacks "✓ Exercise id: correct"."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell.cell_type != "code" or "remove-cell" in tags:
+            continue
+        text = "".join(o.get("text", "") for o in cell.get("outputs", [])
+                       if o.get("output_type") == "stream")
+        for exercise_id in dict.fromkeys(m["id"] for m in CHECK_RE.finditer(cell.source)):
+            if f"✓ Exercise {exercise_id}: correct" not in text:
+                last = text.strip().splitlines()[-1][:120] if text.strip() else "no output"
+                found.append(f"cell {i}: the solution of exercise {exercise_id} does not "
+                             f"pass its check ({last})")
+    return found
 
 
 def problems(nb) -> list[str]:

@@ -23,8 +23,9 @@ def _time_to_target(fn) -> None:
     expect(fn(times, losses, 2.0) is None, "return None when the target is never reached")
     expect(math.isclose(fn(times, [2.0, 1.0, 1.0, 1.0], 3.0), 0.0),
            "a run that starts below the target reaches it at its first time")
-    got = fn(times, [5.0, 3.0, 4.0, 2.0], 3.5)
-    expect(math.isclose(got, 5.0), "use the *first* crossing (losses can go up again)")
+    got = fn(times, [5.0, 3.0, 4.0, 2.0], 3.5)     # 3.5 is 3/4 of the way from 5 to 3
+    expect(got is not None and math.isclose(got, 7.5), "use the *first* crossing (losses "
+           f"can go up again): losses 5, 3, 4, 2 reach 3.5 at t=7.5, got {got}")
 
 
 @exercise("3.9.2")
