@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import llmbook
 import nbformat
 import pytest
 from conftest import ROOT
@@ -28,7 +29,7 @@ def _cell_defining(nb, marker: str) -> str:
 def notebook_namespace() -> dict:
     nb = nbformat.read(NOTEBOOK, as_version=4)
     namespace = {"json": json, "re": re, "subprocess": subprocess, "sys": sys,
-                 "Path": Path}
+                 "Path": Path, "llmbook": llmbook}
     definitions = _cell_defining(nb, "def book_chunks(")
     exec(definitions[:definitions.index("all_chunks = ")], namespace)
     questions = _cell_defining(nb, "QUESTIONS = [")
