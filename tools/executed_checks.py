@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+from llmbook.grade import CHECK_RE   # the grader's pattern for a check("id", ...) call
 
 BAR_RE = re.compile(r"\d+%\|[^|\n]*\||\b\d+(\.\d+)?\s?(it|s)/(s|it)\]|Loading weights|"
                     r"Loading checkpoint shards|Fetching \d+ files")
@@ -63,9 +64,6 @@ def widget_debris(nb) -> list[str]:
         "application/vnd.jupyter.widget-state+json", {}).get("state", {})
     return sorted({m.get("model_name") for m in state.values()
                    if m.get("model_name") in PROGRESS_MODELS})
-
-
-CHECK_RE = re.compile(r"""check\(\s*["'](?P<id>\d+(?:\.\d+)+)["']""")
 
 
 def failed_solutions(nb) -> list[str]:

@@ -259,14 +259,24 @@ def execute(world: World, plan: Sequence[str]) -> Episode:
     done: list[str] = []
     for skill in plan:
         _check_skill(skill)
-        done.append(skill)
-        if not feasible(world, skill):
-            return Episode(tuple(done), False, f"could not {skill}")
-        world = apply(world, skill)
-        if world.stopped:
-            ok = world.agent == world.goal
-            return Episode(tuple(done), ok, "reached the goal" if ok else "stopped too early")
+        world, ended = _take(world, done, skill)
+        if ended:
+            return ended
     return Episode(tuple(done), False, "the plan never said done")
+
+
+def _take(world: World, history: list[str], skill: str) -> tuple[World, Episode | None]:
+    """Append ``skill`` to ``history`` and carry it out: the new world, and the finished
+    episode if the skill was impossible or stopped the agent (else None)."""
+    history.append(skill)
+    if not feasible(world, skill):
+        return world, Episode(tuple(history), False, f"could not {skill}")
+    world = apply(world, skill)
+    if world.stopped:
+        ok = world.agent == world.goal
+        return world, Episode(tuple(history), ok,
+                              "reached the goal" if ok else "stopped too early")
+    return world, None
 
 
 def propose(score: Score, max_steps: int = 8) -> list[str]:
@@ -304,11 +314,7 @@ def saycan(world: World, score: Score, affordance: Affordance = feasible,
         best, value = _choose(world, history, score, affordance)
         if value == -math.inf:
             return Episode(tuple(history), False, "no skill is possible")
-        history.append(best)
-        if not feasible(world, best):
-            return Episode(tuple(history), False, f"could not {best}")
-        world = apply(world, best)
-        if world.stopped:
-            ok = world.agent == world.goal
-            return Episode(tuple(history), ok, "reached the goal" if ok else "stopped too early")
+        world, ended = _take(world, history, best)
+        if ended:
+            return ended
     return Episode(tuple(history), False, "ran out of steps")
