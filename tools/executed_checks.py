@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 import nbformat
-from llmbook.grade import CHECK_RE   # the grader's pattern for a check("id", ...) call
+from llmbook.grade import CHECK_RE  # the grader's pattern for a check("id", ...) call
 
 BAR_RE = re.compile(r"\d+%\|[^|\n]*\||\b\d+(\.\d+)?\s?(it|s)/(s|it)\]|Loading weights|"
                     r"Loading checkpoint shards|Fetching \d+ files")
