@@ -16,8 +16,8 @@ def _truncate_at_dedent(fn) -> None:
     expect(got == body, "a completion with no line at column 0 is kept whole (blank lines "
                         f"inside the body included), got {got!r}")
     got = fn(body + "\n\nprint(f(1))\n")
-    expect(got == body, "cut before the newline that precedes the first line at column 0: "
-                        f"expected {body!r}, got {got!r}")
+    expect(got == body + "\n", "cut just before the newline that precedes the first line "
+                               f"at column 0: expected {body + chr(10)!r}, got {got!r}")
     got = fn("\n    return x\n   \n\ndef g():\n    pass")
     expect(got == "\n    return x\n   \n",
            "a line of only spaces is empty and does not end the function; the cut is just "
