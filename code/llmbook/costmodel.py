@@ -13,6 +13,10 @@ self-hosted model (prompts are read as part of the work timed).
   as the volume needs are rented (at least one), ``cost = n_gpus * hours_per_month *
   gpu_hour_price + fixed_per_month`` (a step function of the volume; ``fixed`` is
   whatever else you pay each month: engineering time, storage, monitoring).
+  ``utilisation`` is the fraction of its throughput a machine can really be kept busy
+  with (load varies over the day; latency targets cap the batch): a rented hour costs
+  the same busy or idle, so the price per token is ``1 / utilisation`` times that of a
+  machine busy all the time.
 
 :func:`break_even_tokens` is the smallest monthly volume at which self-hosting costs
 no more than the API, or ``math.inf`` when it never does.
