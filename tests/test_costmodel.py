@@ -7,9 +7,15 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from llmbook.costmodel import (HOURS_PER_MONTH, api_cost, api_price_per_million,
-                               break_even_tokens, gpus_needed, self_host_cost,
-                               self_host_price_per_million)
+from llmbook.costmodel import (
+    HOURS_PER_MONTH,
+    api_cost,
+    api_price_per_million,
+    break_even_tokens,
+    gpus_needed,
+    self_host_cost,
+    self_host_price_per_million,
+)
 
 
 def test_api_cost_is_linear_and_blends_prompt_tokens():

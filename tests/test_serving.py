@@ -7,7 +7,7 @@ import pytest
 import torch
 from llmbook.generate import generate
 from llmbook.models import GPT, GPTConfig
-from llmbook.serving import (Request, continuous_batching, kv_cache_bytes, static_batching)
+from llmbook.serving import Request, continuous_batching, kv_cache_bytes, static_batching
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

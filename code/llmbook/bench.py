@@ -461,11 +461,11 @@ def run_batched(device: torch.device, quick: bool = False,
 
 def format_batched(result: dict) -> str:
     """The ``--batched`` result as a plain-text table."""
-    lines = [f"{result['model']} on {result['device']}, torch {result['torch']}, "
-             f"transformers {result['transformers']}, threads {result['threads']}, "
-             f"{result['new_tokens']} new tokens per row, median of {result['repeats']}",
-             f"{'batch':>5} {'impl':<18} {'tokens/s':>10} {'vs HF':>6} {'vs HF CPU-time':>14} "
-             "same tokens"]
+    lines = [(f"{result['model']} on {result['device']}, torch {result['torch']}, "
+              f"transformers {result['transformers']}, threads {result['threads']}, "
+              f"{result['new_tokens']} new tokens per row, median of {result['repeats']}"),
+             (f"{'batch':>5} {'impl':<18} {'tokens/s':>10} {'vs HF':>6} "
+              f"{'vs HF CPU-time':>14} same tokens")]
     for r in result["batched"]:
         lines.append(f"{r['batch_size']:>5} {r['impl']:<18} {r['tokens_per_s']:>10,.1f} "
                      f"{r['ratio_vs_transformers']:>6.2f} "
@@ -696,7 +696,8 @@ def _nanogpt_builder(folder: Path):
 def speedrun(size: str = "cpu", repeats: int = 3, threads: int | None = 1,
              nanogpt_dir: Path | None = None, target: float | None = None) -> dict:
     """Time to ``target`` for the book's recipe and nanoGPT (see the module docstring)."""
-    from llmbook import pretrained, speedrun as sr
+    from llmbook import pretrained
+    from llmbook import speedrun as sr
     from llmbook.ngram import NGramLM
 
     if size not in SPEEDRUN_SIZES:

@@ -50,8 +50,9 @@ def api_cost(tokens: float | np.ndarray, price_per_million: float) -> float | np
     """Monthly API bill for ``tokens`` generated tokens (a number or an array)."""
     finite("price_per_million", price_per_million, ge=0.0)
     _check_volume(tokens)
-    return np.asarray(tokens, dtype=float) / 1e6 * price_per_million if isinstance(
-        tokens, np.ndarray) else tokens / 1e6 * price_per_million
+    if isinstance(tokens, np.ndarray):
+        return tokens.astype(float) / 1e6 * price_per_million
+    return tokens / 1e6 * price_per_million
 
 
 def self_host_price_per_million(tokens_per_s: float, gpu_hour_price: float,

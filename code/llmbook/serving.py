@@ -363,8 +363,7 @@ def static_batching(model: GPT, requests: Sequence[Request], max_batch: int = 8,
     result = ServeResult([], 0.0)
     try:
         while pending:
-            if pending[0].arrival > now:
-                now = pending[0].arrival
+            now = max(now, pending[0].arrival)
             group = []
             while pending and pending[0].arrival <= now and len(group) < max_batch:
                 group.append(pending.pop(0))
