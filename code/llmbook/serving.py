@@ -265,7 +265,8 @@ def _prefill(model: GPT, prompts: list[tuple[int, ...]], capacity: int, device: 
         mask[i, T - len(p):] = True
     idx, mask = idx.to(device), mask.to(device)
     cache = model.new_cache(len(prompts), max_len=max(capacity, T))
-    logits, _ = model(idx, cache=cache, attention_mask=None if bool(mask.all()) else mask)
+    logits, _ = model(idx, cache=cache, attention_mask=None if bool(mask.all()) else mask,
+                      logits_to_keep=1)
     return cache, mask, logits[:, -1].argmax(-1)
 
 
