@@ -65,3 +65,53 @@ def test_flops_per_token_formula():
 
 def test_no_gpu_peak_on_cpu():
     assert gpu_peak_flops(torch.device("cpu")) is None
+
+
+def test_batched_quick_run_writes_documented_json(tmp_path, capsys):
+    path = tmp_path / "batched.json"
+    before = torch.get_num_threads()
+    try:
+        main(["--batched", "--quick", "--device", "cpu", "--batch-sizes", "1,3",
+              "--new-tokens", "3", "--json", str(path)])
+    finally:
+        torch.set_num_threads(before)
+    printed = capsys.readouterr().out
+    assert "tokens/s" in printed and "vs HF" in printed
+    result = json.loads(path.read_text())
+    for key in ("date", "machine", "device", "torch", "transformers", "threads", "repeats",
+                "quick", "model", "dtype", "new_tokens", "batched", "load_average"):
+        assert key in result
+    rows = result["batched"]
+    assert [(r["batch_size"], r["impl"]) for r in rows] == [
+        (1, "llmbook generate"), (1, "HF generate"), (3, "llmbook generate"), (3, "HF generate")]
+    for r in rows:
+        assert {"model", "batch_size", "impl", "tokens_per_s", "tokens_per_s_runs",
+                "tokens_per_cpu_s", "prompt_len", "ratio_vs_transformers",
+                "ratio_cpu_vs_transformers", "same_tokens"} <= r.keys()
+        assert r["tokens_per_s"] > 0 and len(r["tokens_per_s_runs"]) == result["repeats"]
+        # same weights, greedy, left padding: both libraries decode the same tokens
+        assert r["same_tokens"] is True
+    for ours, theirs in zip(rows[::2], rows[1::2]):
+        assert theirs["ratio_vs_transformers"] == 1.0
+        assert ours["ratio_vs_transformers"] == pytest.approx(
+            ours["tokens_per_s"] / theirs["tokens_per_s"])
+
+
+def test_batch_prompts_are_left_padded():
+    from llmbook.bench import batch_prompts
+
+    idx, mask = batch_prompts(5, 100, lengths=(2, 6), seed=1)
+    assert idx.shape == mask.shape and idx.shape[0] == 5
+    assert bool(mask[:, -1].all())                              # every row ends real
+    assert bool((idx[mask == 0] == 0).all()) and bool((idx[mask == 1] > 0).all())
+    lens = mask.sum(1)
+    assert int(lens.min()) >= 2 and int(lens.max()) <= 6
+    assert all(bool(row[int(row.numel() - n):].all()) for row, n in zip(mask, lens))
+
+
+@pytest.mark.parametrize("argv", [["--batched", "--batch-sizes", "0"],
+                                  ["--batched", "--batch-sizes", "x,2"],
+                                  ["--batched", "--quick", "--new-tokens", "-1"]])
+def test_bad_batched_options_are_refused(argv):
+    with pytest.raises(SystemExit):
+        main(argv)

@@ -539,13 +539,13 @@ class MultiHeadAttention(nn.Module):
             check_bias(attn_bias, scores_shape, q.device)
         is_causal = False
         if causal:
-            tri = causal_allowed(Tq, Tk, q.device)
             if Tq == 1:
                 pass                                # one query at the end sees every key
             elif (mask is None and attn_bias is None and Tq == Tk
                     and not self.record_weights and self.impl == "sdpa"):
                 is_causal = True                    # SDPA's fast causal path, no mask tensor
-            else:
+            else:                                   # built only here: decoding needs none
+                tri = causal_allowed(Tq, Tk, q.device)
                 mask = tri if mask is None else mask & tri
         dropout_p = self.dropout if self.training else 0.0
         if self.impl == "sdpa" and not self.record_weights:

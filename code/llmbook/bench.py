@@ -33,6 +33,16 @@ Memory: on GPU the peak of ``torch.cuda.max_memory_allocated`` during a training
 On CPU (where PyTorch keeps no such counter) the bytes a training step must hold:
 parameters, gradients, AdamW state and the tensors saved for backward (counted once
 per storage with ``torch.autograd.graph.saved_tensors_hooks``).
+
+``--batched``: greedy generation throughput against batch size (default 1, 2, 4, 8, 16,
+32) for SmolLM2-135M-Instruct loaded once into ``transformers`` and copied into the
+book's ``GPT`` (:func:`llmbook.interop.from_hf`), same weights, same float32, same run.
+Each batch holds prompts of different lengths (random token ids, seeded), padded on the
+left with an attention mask; ``generate(..., attention_mask=mask)`` and HF's
+``generate`` (left padding, no end-of-sequence stop) decode ``--new-tokens`` tokens per
+row, interleaved, median of ``--repeats``. Reported per batch size: generated tokens/s
+(all rows), the same in CPU time, whether both produced the same tokens, and the ratio
+llmbook / transformers. ``--quick`` runs it on a tiny random Llama-style model instead.
 """
 from __future__ import annotations
 
@@ -57,13 +67,17 @@ from llmbook.interop import to_hf
 from llmbook.models import GPT, GPTConfig
 
 __all__ = [
+    "BATCH_SIZES",
     "CONFIGS",
     "QUICK",
     "BenchConfig",
+    "batch_prompts",
+    "bench_batched",
     "flops_per_token",
     "gpu_peak_flops",
     "main",
     "run",
+    "run_batched",
 ]
 
 
@@ -339,6 +353,128 @@ def bench_generation(cfg: BenchConfig, device: torch.device, repeats: int) -> li
     return rows
 
 
+# -------------------------------------------------------------- batched generation
+BATCH_SIZES = (1, 2, 4, 8, 16, 32)
+
+
+def batch_prompts(batch_size: int, vocab_size: int, lengths: tuple[int, int] = (8, 24),
+                  seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch_size`` random prompts with lengths drawn from ``lengths`` (inclusive),
+    padded on the left with id 0: ``idx (B, T)`` int64 and ``mask (B, T)`` int64 (1 =
+    real)."""
+    g = torch.Generator().manual_seed(seed)
+    lo, hi = lengths
+    lens = torch.randint(lo, hi + 1, (batch_size,), generator=g).tolist()
+    T = max(lens)
+    idx = torch.zeros(batch_size, T, dtype=torch.long)
+    mask = torch.zeros(batch_size, T, dtype=torch.long)
+    for b, n in enumerate(lens):
+        idx[b, T - n:] = torch.randint(1, vocab_size, (n,), generator=g)
+        mask[b, T - n:] = 1
+    return idx, mask
+
+
+def bench_batched(ours: GPT, hf: torch.nn.Module, device: torch.device,
+                  batch_sizes: tuple[int, ...] = BATCH_SIZES, repeats: int = 3,
+                  new_tokens: int = 32, lengths: tuple[int, int] = (8, 24),
+                  model_name: str = "") -> list[dict]:
+    """Generated tokens/s of ``generate`` on ``ours`` and HF ``generate`` on ``hf`` (the
+    same weights) for left-padded batches; two rows per batch size (see the module)."""
+    import copy
+
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    gen_cfg = copy.deepcopy(hf.generation_config)
+    gen_cfg.update(do_sample=False, eos_token_id=None, pad_token_id=0, bos_token_id=None,
+                   max_new_tokens=new_tokens, min_new_tokens=None, temperature=None,
+                   top_p=None, top_k=None)
+    vocab = ours.config.vocab_size
+    rows = []
+    with torch.no_grad():
+        for B in batch_sizes:
+            idx, mask = (t.to(device) for t in batch_prompts(B, vocab, lengths, seed=B))
+            runners = {
+                "llmbook generate": lambda idx=idx, mask=mask: generate(
+                    ours, idx, new_tokens, temperature=0, attention_mask=mask),
+                "HF generate": lambda idx=idx, mask=mask: hf.generate(
+                    idx, attention_mask=mask, generation_config=gen_cfg),
+            }
+            outputs = {name: fn() for name, fn in runners.items()}    # warm-up, the tokens
+            runs: dict[str, list[float]] = {name: [] for name in runners}
+            cpu_runs: dict[str, list[float]] = {name: [] for name in runners}
+            for _ in range(repeats):
+                for name, fn in runners.items():                     # interleaved
+                    with Stopwatch(device) as sw:
+                        fn()
+                    runs[name].append(B * new_tokens / sw.wall)
+                    cpu_runs[name].append(B * new_tokens / max(sw.cpu, 1e-9))
+            same = bool(torch.equal(outputs["llmbook generate"].cpu(),
+                                    outputs["HF generate"].cpu()))
+            hf_tps = statistics.median(runs["HF generate"])
+            hf_cpu = statistics.median(cpu_runs["HF generate"])
+            for name in runners:
+                tps, cpu = statistics.median(runs[name]), statistics.median(cpu_runs[name])
+                rows.append({"model": model_name, "batch_size": B, "impl": name,
+                             "tokens_per_s": tps, "tokens_per_s_runs": runs[name],
+                             "tokens_per_cpu_s": cpu, "prompt_len": int(idx.shape[1]),
+                             "ratio_vs_transformers": tps / hf_tps,
+                             "ratio_cpu_vs_transformers": cpu / hf_cpu,
+                             "same_tokens": same})
+    return rows
+
+
+def _batched_models(quick: bool, device: torch.device) -> tuple[GPT, torch.nn.Module, str]:
+    """The tiny random Llama-style model (``quick``) or SmolLM2-135M, both ways."""
+    if quick:
+        torch.manual_seed(0)
+        ours = GPT(GPTConfig.preset("tiny-llama", n_layer=2, block_size=64)).to(device).eval()
+        return ours, to_hf(ours).to(device).eval(), "tiny-llama (random)"
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    from llmbook.data import smollm2_path
+    from llmbook.interop import from_hf
+
+    hf_logging.disable_progress_bar()
+    hf = AutoModelForCausalLM.from_pretrained(smollm2_path(), dtype=torch.float32).eval()
+    ours = from_hf(hf).to(device).eval()
+    return ours, hf.to(device), "SmolLM2-135M-Instruct"
+
+
+def run_batched(device: torch.device, quick: bool = False,
+                batch_sizes: tuple[int, ...] = BATCH_SIZES, repeats: int = 3,
+                new_tokens: int = 32, threads: int | None = 1) -> dict:
+    """The ``--batched`` measurement as a JSON-ready dict (keys: see ``main --help``)."""
+    if device.type == "cpu" and threads:
+        torch.set_num_threads(threads)
+    ours, hf, name = _batched_models(quick, device)
+    load_before = _load_average()
+    rows = bench_batched(ours, hf, device, batch_sizes, repeats, new_tokens,
+                         lengths=(4, 12) if quick else (8, 24), model_name=name)
+    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine(), "device": _describe(device), "torch": torch.__version__,
+            "transformers": _transformers_version(), "python": platform.python_version(),
+            "threads": torch.get_num_threads(), "repeats": repeats, "quick": quick,
+            "model": name, "dtype": "float32", "new_tokens": new_tokens,
+            "batched": rows, "load_average": {"before": load_before, "after": _load_average()}}
+
+
+def format_batched(result: dict) -> str:
+    """The ``--batched`` result as a plain-text table."""
+    lines = [(f"{result['model']} on {result['device']}, torch {result['torch']}, "
+              f"transformers {result['transformers']}, threads {result['threads']}, "
+              f"{result['new_tokens']} new tokens per row, median of {result['repeats']}"),
+             (f"{'batch':>5} {'impl':<18} {'tokens/s':>10} {'vs HF':>6} "
+              f"{'vs HF CPU-time':>14} same tokens")]
+    for r in result["batched"]:
+        lines.append(f"{r['batch_size']:>5} {r['impl']:<18} {r['tokens_per_s']:>10,.1f} "
+                     f"{r['ratio_vs_transformers']:>6.2f} "
+                     f"{r['ratio_cpu_vs_transformers']:>14.2f} {r['same_tokens']}")
+    lines.append("(tokens/s: generated tokens of all rows per wall-clock second; vs HF: "
+                 "llmbook / transformers in the same run)")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------ run
 def run(configs: list[BenchConfig], device: torch.device, repeats: int = 3,
         compile_: bool = False, threads: int | None = 1) -> dict:
@@ -439,7 +575,11 @@ def main(argv: list[str] | None = None) -> dict:
                "memory, configs, quick, train [config, impl, tokens_per_s, "
                "tokens_per_s_runs, tokens_per_cpu_s, ratio, ratio_cpu, mem_mib, mfu, "
                "first_loss, first_step_s], generate [config, impl, ms_per_token, ms_per_token_runs, "
-               "cpu_ms_per_token, ratio, ratio_cpu, same_tokens_as_first].")
+               "cpu_ms_per_token, ratio, ratio_cpu, same_tokens_as_first]. With --batched: date, "
+               "machine, device, torch, transformers, python, threads, repeats, quick, model, "
+               "dtype, new_tokens, load_average, batched [model, batch_size, impl, "
+               "tokens_per_s, tokens_per_s_runs, tokens_per_cpu_s, prompt_len, "
+               "ratio_vs_transformers, ratio_cpu_vs_transformers, same_tokens].")
     parser.add_argument("--quick", action="store_true",
                         help="a seconds-long smoke run on a toy config (numbers mean little)")
     parser.add_argument("--configs", default=",".join(DEFAULT_CONFIGS),
@@ -460,7 +600,38 @@ def main(argv: list[str] | None = None) -> dict:
                         help="scratch folder holding nanoGPT's model.py (for --speedrun)")
     parser.add_argument("--target", type=float, default=None,
                         help="target validation loss for --speedrun (default: the bigram's)")
+    parser.add_argument("--batched", action="store_true",
+                        help="batched generation tokens/s vs batch size, llmbook vs "
+                             "transformers on SmolLM2 (tiny random model with --quick)")
+    parser.add_argument("--batch-sizes", default=None,
+                        help="for --batched: comma-separated (default 1,2,4,8,16,32; "
+                             "1,2,4 with --quick)")
+    parser.add_argument("--new-tokens", type=int, default=None,
+                        help="for --batched: tokens generated per row (default 32; 4 with "
+                             "--quick)")
     args = parser.parse_args(argv)
+    if args.batched:
+        from llmbook.device import get_device
+
+        device = torch.device(args.device) if args.device else get_device()
+        try:
+            sizes = tuple(int(b) for b in (args.batch_sizes or (
+                "1,2,4" if args.quick else ",".join(map(str, BATCH_SIZES)))).split(","))
+        except ValueError:
+            parser.error(f"--batch-sizes must be comma-separated integers, got "
+                         f"{args.batch_sizes!r}")
+        if not sizes or min(sizes) < 1:
+            parser.error(f"--batch-sizes must be integers >= 1, got {args.batch_sizes!r}")
+        new_tokens = args.new_tokens or (4 if args.quick else 32)
+        if new_tokens < 1:
+            parser.error(f"--new-tokens must be >= 1, got {new_tokens}")
+        result = run_batched(device, args.quick, sizes, args.repeats or (1 if args.quick else 3),
+                             new_tokens, args.threads or None)
+        print(format_batched(result))
+        if args.json:
+            write_json_atomic(args.json, result)
+            print(f"wrote {args.json}")
+        return result
     if args.speedrun:
         result = speedrun("quick" if args.quick else "cpu", args.repeats or 3,
                           args.threads or None, args.nanogpt, args.target)
@@ -525,7 +696,8 @@ def _nanogpt_builder(folder: Path):
 def speedrun(size: str = "cpu", repeats: int = 3, threads: int | None = 1,
              nanogpt_dir: Path | None = None, target: float | None = None) -> dict:
     """Time to ``target`` for the book's recipe and nanoGPT (see the module docstring)."""
-    from llmbook import pretrained, speedrun as sr
+    from llmbook import pretrained
+    from llmbook import speedrun as sr
     from llmbook.ngram import NGramLM
 
     if size not in SPEEDRUN_SIZES:

@@ -158,11 +158,13 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
     try:
         if use_cache:
             cache = model.new_cache(B, max_len=T + max_new_tokens)
-            logits, _ = model(idx, cache=cache, attention_mask=_upto(keep, 0, T))  # prefill
+            logits, _ = model(idx, cache=cache, attention_mask=_upto(keep, 0, T),  # prefill
+                              logits_to_keep=1)                 # the last position only
         for t in range(T, T + max_new_tokens):
             if not use_cache:
                 lo = max(0, t - block)                                  # the whole context
-                logits, _ = model(out[:, lo:t], attention_mask=_upto(keep, lo, t))
+                logits, _ = model(out[:, lo:t], attention_mask=_upto(keep, lo, t),
+                                  logits_to_keep=1)
             last = logits[:, -1]
             if repetition_penalty != 1.0:
                 last = _penalise(last, out[:, :t], repetition_penalty)

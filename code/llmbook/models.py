@@ -345,7 +345,7 @@ class GPT(nn.Module):
     # -- forward ---------------------------------------------------------------------
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
                 cache: KVCache | None = None, attention_mask: torch.Tensor | None = None,
-                position_ids: torch.Tensor | None = None
+                position_ids: torch.Tensor | None = None, logits_to_keep: int = 0
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Next-token logits, and the loss when ``targets`` are given.
 
@@ -365,6 +365,10 @@ class GPT(nn.Module):
                 from the mask (``cumsum(attention_mask) - 1``, padding at 0), so a
                 left-padded row gets the same positions as the same row alone; without
                 a mask, ``cache.length + arange(T)``.
+            logits_to_keep: ``0`` = logits at every position; ``n > 0`` = only at the
+                last ``n`` (``(B, n, vocab_size)``), so decoding, which needs the last
+                position only, skips the LM head on the rest of the prompt (as
+                ``transformers``' argument of the same name). Not with ``targets``.
 
         Returns:
             ``logits (B, T, vocab_size)`` and ``loss`` (mean cross-entropy over
@@ -372,6 +376,13 @@ class GPT(nn.Module):
             positions are finite but meaningless.
         """
         B, T = self._check_input(idx, targets, cache)
+        if (not isinstance(logits_to_keep, int) or isinstance(logits_to_keep, bool)
+                or logits_to_keep < 0):
+            raise ValueError(f"logits_to_keep must be an int >= 0 (0 = all positions), got "
+                             f"{logits_to_keep!r}")
+        if logits_to_keep and targets is not None:
+            raise ValueError("logits_to_keep > 0 keeps only the last positions' logits; the "
+                             "loss needs all of them: pass targets=None or logits_to_keep=0")
         offset = 0 if cache is None else cache.length
         mask, position_ids = _mask_and_positions(attention_mask, position_ids, B, T, offset,
                                                  self.config.block_size)
@@ -384,6 +395,8 @@ class GPT(nn.Module):
             x = block(x, mask=mask, causal=True, rope=rope, cache=cache, layer=i)
         if cache is not None:
             cache.advance(T)
+        if logits_to_keep:
+            x = x[:, -logits_to_keep:]                                      # (B, n, C)
         logits = self.lm_head(self.ln_f(x))                                 # (B, T, V)
         loss = lm_loss(logits, targets) if targets is not None else None
         return logits, loss
