@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from llmbook.chat import Chat, template_suffix
 from llmbook.models import GPT, GPTConfig
 
@@ -71,7 +70,7 @@ def test_cache_reuse_equals_recomputing_and_brute_force(model, tokenizer):
     for q in QUESTIONS:
         reused.say(q, 12)
         fresh.say(q, 12)
-    assert [s.prefill_tokens for s in reused.stats][0] == fresh.stats[0].prefill_tokens
+    assert reused.stats[0].prefill_tokens == fresh.stats[0].prefill_tokens
     for a, b in zip(reused.stats[1:], fresh.stats[1:]):
         assert a.prefill_tokens < b.prefill_tokens
     assert fresh.stats[-1].prefill_tokens == len(fresh.ids) - fresh.stats[-1].new_tokens
