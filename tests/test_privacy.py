@@ -129,3 +129,14 @@ def test_exposure_by_hand():
 def test_bad_input_is_named(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_an_empty_poisson_batch_still_adds_noise():
+    model = _model()
+    before = [p.detach().clone() for p in model.parameters()]
+    x, y = torch.zeros(0, 5), torch.zeros(0, dtype=torch.long)
+    norms = dp_sgd_step(model, F.cross_entropy, x, y, torch.optim.SGD(model.parameters(), lr=1.0),
+                        max_norm=1.0, noise_multiplier=1.0, expected_batch_size=4,
+                        generator=torch.Generator().manual_seed(0))
+    assert norms.shape == (0,)
+    assert all(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))
