@@ -31,6 +31,7 @@ from llmbook._validate import positive_int
 
 __all__ = [
     "CALL_EXAMPLE",
+    "RETRY",
     "TEMPLATES",
     "Episode",
     "Problem",
@@ -55,6 +56,8 @@ MAX_EXPONENT = 100        # |b| in a ** b
 MAX_MAGNITUDE = 1e100     # |value| of any intermediate result
 
 CALL_EXAMPLE = '{"tool": "calculator", "arguments": {"expression": "37 * 24"}}'
+# after a malformed call; no numbers in it, so that a model has none to copy
+RETRY = 'Reply with one JSON object {"tool": ..., "arguments": {...}} or with the answer.'
 
 
 class ToolError(ValueError):
@@ -303,7 +306,7 @@ def run_agent(reply: Callable[[list[dict]], str], messages: list[dict],
               tools: Sequence[Tool], max_turns: int = 3) -> Episode:
     """Ask ``reply(messages) -> str`` (the model) until it answers, at most ``max_turns``
     replies. A valid call is run and its result sent back as a user message
-    ``"Result: ..."``; a malformed one gets ``"Error: ... Reply with one JSON object ..."``
+    ``"Result: ..."``; a malformed one gets ``"Error: <why>. "`` + :data:`RETRY`
     instead. The model never runs anything itself. ``messages`` is not modified."""
     return run_agents(lambda convs: [reply(c) for c in convs], [messages], tools,
                       max_turns)[0]
@@ -343,9 +346,7 @@ def _step(episode: Episode, text: str, tools: Sequence[Tool]) -> bool:
         call = parse_call(text, tools)
     except ToolError as err:
         episode.malformed.append(str(err))
-        episode.messages.append({"role": "user", "content":
-                                 f"Error: {err}. Reply with one JSON object, "
-                                 f"for example {CALL_EXAMPLE}"})
+        episode.messages.append({"role": "user", "content": f"Error: {err}. {RETRY}"})
         return True
     if call is None:
         episode.answer = text
