@@ -85,15 +85,20 @@ def install(dest: Path) -> None:
 
 # Loaded between require.js and embed-amd.js (see _config.yml), this script
 # - maps the module "@jupyter-widgets/html-manager/dist/libembed-amd" to the site's own
-#   copy, wherever the page is: the widget manager finds its fonts next to that module,
-#   which require.js would otherwise look for relative to the page;
+#   copy, wherever the page is, and the names of its base and controls modules to the same
+#   folder: the widget manager finds its fonts next to those modules, which require.js
+#   would otherwise look for relative to the page;
 # - gives MathJax 3 the one MathJax 2 call the widgets make to typeset their labels
 #   (MathJax.Hub.Queue), which would otherwise throw on every page with a widget;
 # - gives the figures that saved widgets draw an alt text.
 WIDGET_PATHS_JS = """// Written by tools/offline_assets.py: the widget manager, offline and with MathJax 3.
 (function () {
   var here = new URL(".", document.currentScript.src).href;
-  require.config({paths: {"@jupyter-widgets/html-manager/dist": here + "../html-manager"}});
+  // The base and controls modules are defined inside embed-amd.js; each finds its fonts
+  // next to the address require.js gives its name, so that address is the copy's folder.
+  require.config({paths: {"@jupyter-widgets/html-manager/dist": here + "../html-manager",
+                          "@jupyter-widgets/base": here + "../html-manager/base",
+                          "@jupyter-widgets/controls": here + "../html-manager/controls"}});
   var hub = {Queue: function (job) {
     var el = job && job[2];
     if (window.MathJax && MathJax.typesetPromise) {
