@@ -11,6 +11,17 @@ from llmbook.bench import CONFIGS, flops_per_token, gpu_peak_flops, main
 from llmbook.models import GPT
 
 
+def _run_bench(argv: list[str], path) -> dict:
+    """Run the benchmark's CLI with ``--json path`` (restoring torch's thread count, which
+    it sets) and return the JSON it wrote."""
+    before = torch.get_num_threads()
+    try:
+        main([*argv, "--json", str(path)])
+    finally:
+        torch.set_num_threads(before)
+    return json.loads(path.read_text())
+
+
 def test_help_works():
     done = subprocess.run([sys.executable, "-m", "llmbook.bench", "--help"],
                           capture_output=True, text=True, timeout=120, check=False)
@@ -19,15 +30,9 @@ def test_help_works():
 
 
 def test_quick_run_writes_documented_json(tmp_path, capsys):
-    path = tmp_path / "bench.json"
-    before = torch.get_num_threads()
-    try:
-        main(["--quick", "--device", "cpu", "--json", str(path)])
-    finally:
-        torch.set_num_threads(before)
+    result = _run_bench(["--quick", "--device", "cpu"], tmp_path / "bench.json")
     printed = capsys.readouterr().out
     assert "tokens/s" in printed and "ms/token" in printed
-    result = json.loads(path.read_text())
     for key in ("device", "torch", "transformers", "threads", "repeats", "memory", "configs",
                 "train", "generate", "quick"):
         assert key in result
@@ -68,16 +73,10 @@ def test_no_gpu_peak_on_cpu():
 
 
 def test_batched_quick_run_writes_documented_json(tmp_path, capsys):
-    path = tmp_path / "batched.json"
-    before = torch.get_num_threads()
-    try:
-        main(["--batched", "--quick", "--device", "cpu", "--batch-sizes", "1,3",
-              "--new-tokens", "3", "--json", str(path)])
-    finally:
-        torch.set_num_threads(before)
+    result = _run_bench(["--batched", "--quick", "--device", "cpu", "--batch-sizes", "1,3",
+                         "--new-tokens", "3"], tmp_path / "batched.json")
     printed = capsys.readouterr().out
     assert "tokens/s" in printed and "vs HF" in printed
-    result = json.loads(path.read_text())
     for key in ("date", "machine", "device", "torch", "transformers", "threads", "repeats",
                 "quick", "model", "dtype", "new_tokens", "batched", "load_average"):
         assert key in result
