@@ -14,7 +14,6 @@ PIP := PIP_USE_PEP517=1 $(PY) -m pip --disable-pip-version-check -q
 CONSTRAINTS ?= constraints.txt
 # Every build runs under `timeout`, so nothing can hang forever.
 BUILD_TIMEOUT ?= 5400
-OFFLINE := _build/offline/_offline/installed.json
 
 .PHONY: book test install data assets sync student clean bench
 
@@ -29,11 +28,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproj
 
 install: $(VENV)/.installed
 
-# MathJax, require.js and the widget manager, from npm, so the HTML needs no CDN.
-$(OFFLINE): tools/offline_assets.py
+# MathJax, require.js and the widget manager, from npm, so the HTML needs no CDN. The
+# script runs every time: it fetches nothing when its stamp matches, but always rewrites
+# the small loader script it generates, so a copied or stale _build/ cannot keep an old one.
+assets: install
 	$(PY) tools/offline_assets.py _build/offline
-
-assets: install $(OFFLINE)
 
 data: install
 	$(PY) -m llmbook.data fetch

@@ -94,6 +94,9 @@ def install(dest: Path) -> None:
 WIDGET_PATHS_JS = """// Written by tools/offline_assets.py: the widget manager, offline and with MathJax 3.
 (function () {
   var here = new URL(".", document.currentScript.src).href;
+  // The widget manager's webpack bundles read this global first when they resolve the
+  // address of their fonts; without it they derive it from a module address.
+  window.__jupyter_widgets_assets_path__ = here + "../html-manager/";
   // The base and controls modules are defined inside embed-amd.js; each finds its fonts
   // next to the address require.js gives its name, so that address is the copy's folder.
   require.config({paths: {"@jupyter-widgets/html-manager/dist": here + "../html-manager",
