@@ -1,5 +1,6 @@
 """llmbook.metrics: intervals checked against their own definition."""
 import math
+import random
 
 import pytest
 from llmbook.metrics import proportion_ci
@@ -114,3 +115,38 @@ def test_entity_f1_matches_seqeval_on_random_tags():
         assert math.isclose(r["recall"], recall_score(true, pred), abs_tol=1e-12)
         per = entity_f1(true, pred, kind="LOC")
         assert per["n_true"] == sum(k == "LOC" for s in true for k, _, _ in bio_entities(s))
+
+
+# ----------------------------------------------------------------------------- mcnemar
+def test_mcnemar_matches_scipy_binomtest():
+    from scipy.stats import binomtest
+
+    from llmbook.metrics import mcnemar
+    rng = random.Random(0)
+    for _ in range(50):
+        n = rng.randint(1, 60)
+        a = [rng.random() < 0.8 for _ in range(n)]
+        b = [rng.random() < 0.7 for _ in range(n)]
+        a_only, b_only, p = mcnemar(a, b)
+        assert a_only == sum(x and not y for x, y in zip(a, b))
+        assert b_only == sum(y and not x for x, y in zip(a, b))
+        want = 1.0 if a_only + b_only == 0 else binomtest(a_only, a_only + b_only).pvalue
+        assert p == pytest.approx(want, rel=1e-9)
+
+
+def test_mcnemar_is_symmetric_and_ignores_agreements():
+    from llmbook.metrics import mcnemar
+    a, b = [1, 1, 1, 1, 0, 1], [0, 0, 0, 1, 0, 1]
+    assert mcnemar(a, b) == (3, 0, 0.25)
+    assert mcnemar(b, a) == (0, 3, 0.25)
+    assert mcnemar(a + [1] * 100, b + [1] * 100) == (3, 0, 0.25)
+    assert mcnemar([1, 0], [1, 0]) == (0, 0, 1.0)
+
+
+@pytest.mark.parametrize("a, b, match", [
+    ([1, 0], [1], "same length"), ([1, 2], [1, 0], "booleans or 0/1"),
+    ([1, 0], [1, float("nan")], "booleans or 0/1"), (5, [1], "sequence")])
+def test_mcnemar_bad_input(a, b, match):
+    from llmbook.metrics import mcnemar
+    with pytest.raises((ValueError, TypeError), match=match):
+        mcnemar(a, b)

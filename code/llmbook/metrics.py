@@ -5,6 +5,10 @@ interval. :func:`proportion_ci` gives the Wilson score interval, which, unlike t
 approximation ``p ± 1.96·sqrt(p(1-p)/n)``, stays inside ``[0, 1]`` and keeps close to its
 nominal coverage for small ``n`` and for ``p`` near 0 or 1.
 
+Two classifiers scored on the *same* test set are compared by a paired test,
+:func:`mcnemar` (exact), which looks only at the examples where they disagree: much
+sharper than asking whether their two intervals overlap.
+
 For classifiers: :func:`confusion_matrix`, :func:`binary_report` (accuracy, precision,
 recall, F1, each with an interval; F1's from :func:`bootstrap_ci`). For named entities:
 :func:`bio_entities` reads the entity spans of a BIO-tagged sequence and
@@ -16,7 +20,7 @@ import math
 from statistics import NormalDist
 
 __all__ = ["binary_report", "bio_entities", "bootstrap_ci", "confusion_matrix", "entity_f1",
-           "proportion_ci"]
+           "mcnemar", "proportion_ci"]
 
 
 def proportion_ci(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -41,6 +45,37 @@ def proportion_ci(successes: int, n: int, confidence: float = 0.95) -> tuple[flo
     low = 0.0 if successes == 0 else max(0.0, centre - half)
     high = 1.0 if successes == n else min(1.0, centre + half)
     return low, high
+
+
+def mcnemar(correct_a, correct_b) -> tuple[int, int, float]:
+    """Exact McNemar test of two classifiers on the same examples.
+
+    ``correct_a`` and ``correct_b`` are equal-length sequences of booleans (or 0/1): was
+    example ``i`` classified correctly by A, by B. Returns ``(a_only, b_only, p)``: the
+    number of examples only A got right, only B got right, and the two-sided p-value of
+    "A and B are equally accurate", i.e. of ``a_only`` under Binomial(a_only + b_only, 1/2).
+    Examples both get right (or both wrong) carry no information about which is better.
+
+    >>> mcnemar([1, 1, 1, 0], [0, 0, 1, 0])    # A alone right twice, B never: p = 0.5
+    (2, 0, 0.5)
+    """
+    a, b = (_labels_1d(name, v) for name, v in (("correct_a", correct_a),
+                                                 ("correct_b", correct_b)))
+    if len(a) != len(b):
+        raise ValueError(f"correct_a and correct_b must have the same length, got {len(a)} "
+                         f"and {len(b)}")
+    for name, seq in (("correct_a", a), ("correct_b", b)):
+        bad = [v for v in seq if v not in (0, 1)]     # True == 1, False == 0
+        if bad:
+            raise ValueError(f"{name} must hold booleans or 0/1, got {bad[0]!r}")
+    a_only = sum(1 for x, y in zip(a, b) if x and not y)
+    b_only = sum(1 for x, y in zip(a, b) if y and not x)
+    n = a_only + b_only
+    if n == 0:
+        return 0, 0, 1.0
+    k = min(a_only, b_only)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
+    return a_only, b_only, min(1.0, 2 * tail)
 
 
 # --------------------------------------------------------------------------- classification
