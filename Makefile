@@ -54,9 +54,10 @@ test: assets data
 	VENV=$(VENV) bash tools/test_all.sh
 
 # Speed of the package against transformers (same-run ratios), recorded for the benchmarks
-# page: replaces book/benchmarks/cpu.json (atomically) with a fresh run on this machine.
+# page: replaces book/benchmarks/cpu.json and cpu-batched.json (atomically) with fresh runs.
 bench: install
 	$(PY) -m llmbook.bench --json book/benchmarks/cpu.json
+	$(PY) -m llmbook.bench --batched --json book/benchmarks/cpu-batched.json
 
 sync: install
 	$(PY) tools/sync_notebooks.py

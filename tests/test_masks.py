@@ -212,3 +212,25 @@ def test_kv_cache_decoding_matches_full_causal_with_a_mask():
             cache.advance(1)
         torch.testing.assert_close(torch.cat(steps, 1)[:, 2:], full[:, 2:], atol=1e-6,
                                    rtol=1e-5)
+
+
+def test_mask_broadcast_check_agrees_with_torch_broadcast_shapes():
+    # check_mask tests broadcasting by hand (torch.broadcast_shapes is slow per call);
+    # the hand-written rule must accept exactly the shapes torch would broadcast.
+    import random
+
+    from llmbook.attention import check_mask
+    rng = random.Random(0)
+    target = (2, 3, 4, 5)
+    for _ in range(300):
+        shape = tuple(rng.choice([1, 2, 3, 4, 5, 6]) for _ in range(rng.randint(0, 5)))
+        try:
+            ok = tuple(torch.broadcast_shapes(shape, target)) == target
+        except RuntimeError:
+            ok = False
+        mask = torch.ones(shape, dtype=torch.bool)
+        if ok:
+            check_mask(mask, target, mask.device)
+        else:
+            with pytest.raises(ValueError, match="does not broadcast"):
+                check_mask(mask, target, mask.device)

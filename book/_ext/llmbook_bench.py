@@ -5,7 +5,7 @@
 
 reads a JSON file written by ``python -m llmbook.bench --json`` and renders what it
 holds: when and on what it was measured, then one table per list of rows it contains
-(``train``, ``generate``, and any other section such as ``speedrun``). Every number on
+(``train``, ``generate``, ``batched``, and any other section such as ``speedrun``). Every number on
 the page comes from the file; nothing is typed into the page.
 """
 from __future__ import annotations
@@ -27,10 +27,18 @@ COLUMNS = {
                  ("ms_per_token", "ms/token"), ("ratio", "speed (wall)"),
                  ("ratio_cpu", "speed (CPU time)"),
                  ("same_tokens_as_first", "same tokens as first row")],
+    "batched": [("batch_size", "batch size"), ("impl", "implementation"),
+                ("prompt_len", "padded prompt length"), ("tokens_per_s", "tokens/s"),
+                ("ratio_vs_transformers", "vs transformers (wall)"),
+                ("ratio_cpu_vs_transformers", "vs transformers (CPU time)"),
+                ("same_tokens", "same tokens")],
 }
 TITLES = {"train": "Training throughput (ratio: relative to the first row of each config)",
-          "generate": "Generation, 200 greedy tokens (speed: relative to the first row)"}
-HEADER = [("date", "recorded"), ("device", "device"), ("torch", "torch"),
+          "generate": "Generation, 200 greedy tokens (speed: relative to the first row)",
+          "batched": "Batched greedy generation, left-padded prompts (ratio: llmbook / "
+                     "transformers at the same batch size)"}
+HEADER = [("date", "recorded"), ("model", "model"), ("new_tokens", "new tokens per row"),
+          ("device", "device"), ("torch", "torch"),
           ("transformers", "transformers"), ("python", "python"), ("threads", "CPU threads"),
           ("repeats", "interleaved repeats (median)"), ("compile", "torch.compile"),
           ("memory", "memory measured as")]

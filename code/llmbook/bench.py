@@ -319,8 +319,8 @@ def bench_generation(cfg: BenchConfig, device: torch.device, repeats: int) -> li
     ones = torch.ones_like(prompt)
 
     def hf_generate() -> torch.Tensor:
-        return hf.generate(prompt, attention_mask=ones, max_new_tokens=n, min_new_tokens=n,
-                           do_sample=False, pad_token_id=0, eos_token_id=None)
+        return hf.generate(prompt, attention_mask=ones, max_new_tokens=n, do_sample=False,
+                           pad_token_id=0, eos_token_id=NO_EOS(cfg.vocab_size))
 
     runners = {
         "llmbook KV cache": lambda: generate(ours, prompt, n, temperature=0),
@@ -351,6 +351,17 @@ def bench_generation(cfg: BenchConfig, device: torch.device, repeats: int) -> li
         row["ratio"] = rows[0]["ms_per_token"] / row["ms_per_token"]   # speed vs first row
         row["ratio_cpu"] = rows[0]["cpu_ms_per_token"] / row["cpu_ms_per_token"]
     return rows
+
+
+def NO_EOS(vocab_size: int) -> int:  # noqa: N802 (reads as a constant at the call)
+    """An end-of-text id for ``transformers``' ``generate`` that no model step can emit.
+
+    ``eos_token_id=None`` does not switch stopping off: ``generate`` fills an unset value
+    from the model's own generation config (SmolLM2's id 2), then pads every row that
+    emitted it and stops when all have. ``llmbook.generate`` has no end-of-text, so the
+    two would differ in tokens and in work done. An id past the vocabulary is never
+    generated: both run every step, and ``same_tokens`` compares like with like."""
+    return vocab_size
 
 
 # -------------------------------------------------------------- batched generation
@@ -385,7 +396,8 @@ def bench_batched(ours: GPT, hf: torch.nn.Module, device: torch.device,
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     gen_cfg = copy.deepcopy(hf.generation_config)
-    gen_cfg.update(do_sample=False, eos_token_id=None, pad_token_id=0, bos_token_id=None,
+    gen_cfg.update(do_sample=False, eos_token_id=NO_EOS(ours.config.vocab_size),
+                   pad_token_id=0, bos_token_id=None,
                    max_new_tokens=new_tokens, min_new_tokens=None, temperature=None,
                    top_p=None, top_k=None)
     vocab = ours.config.vocab_size

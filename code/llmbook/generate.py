@@ -149,6 +149,8 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
                          f"block_size={block}: the KV cache cannot hold it; "
                          "use_cache=False crops the context instead")
     keep = _check_left_padding(attention_mask, B, T)
+    if keep is not None and not keep.is_cuda and bool(keep.all()):
+        keep = None                       # no padding at all: the same tokens, no mask work
     out = torch.empty(B, T + max_new_tokens, dtype=torch.long, device=idx.device)
     out[:, :T] = idx
     if keep is not None:                              # (B, T + new): new tokens are real
