@@ -1,4 +1,4 @@
-"""Checks for the exercises of notebook 4.7 (contextual calibration, a hand-over threshold)."""
+"""Checks for the exercises of notebook 4.7 (calibration on the inputs, a hand-over threshold)."""
 from __future__ import annotations
 
 import math
@@ -14,35 +14,35 @@ def _norm(x: np.ndarray) -> np.ndarray:
 
 
 @exercise("4.7.1")
-def _calibrate(fn) -> None:
-    expect(callable(fn), "pass the function itself: check('4.7.1', calibrate)")
-    logp = np.log(np.array([[0.7, 0.3], [0.6, 0.4], [0.2, 0.8]]))
-    null = np.log(np.array([0.65, 0.35]))
-    got = np.asarray(fn(logp, null))
-    expect(got.shape == (3,), f"return one label per input, shape (3,), got {got.shape}")
+def _calibrate_by_mean(fn) -> None:
+    expect(callable(fn), "pass the function itself: check('4.7.1', calibrate_by_mean)")
+    p = np.array([[0.9, 0.1], [0.7, 0.3], [0.6, 0.4], [0.8, 0.2]])
+    got = np.asarray(fn(np.log(p)))
+    expect(got.shape == (4,), f"return one label per input, shape (4,), got {got.shape}")
     expect(np.issubdtype(got.dtype, np.integer), f"return integer labels, got dtype {got.dtype}")
-    expect(got.tolist() == [0, 1, 1],
-           "with p = (0.7, 0.3), (0.6, 0.4), (0.2, 0.8) and a content-free (0.65, 0.35), "
-           f"dividing by it gives labels [0, 1, 1], got {got.tolist()}; the prompt's bias "
-           "towards label 0 must be divided out (0.6 / 0.65 < 0.4 / 0.35)")
-    flat = np.log(np.array([0.5, 0.5]))
-    expect(np.asarray(fn(logp, flat)).tolist() == [0, 0, 1],
-           "a uniform content-free distribution changes nothing: plain argmax")
+    expect(got.tolist() == [0, 1, 1, 0],
+           "with p = (0.9, 0.1), (0.7, 0.3), (0.6, 0.4), (0.8, 0.2) the mean is (0.75, 0.25); "
+           f"dividing by it gives labels [0, 1, 1, 0], got {got.tolist()}: every input "
+           "prefers label 0, but the 2nd and 3rd less than the average input does")
+    flat = np.log(np.array([[0.7, 0.3], [0.3, 0.7]]))
+    expect(np.asarray(fn(flat)).tolist() == [0, 1],
+           "when the mean distribution is uniform, calibration changes nothing: plain argmax")
     # log-probabilities of label words do not sum to 1 over the labels: renormalise
-    part = logp - 3.0
-    expect(np.asarray(fn(part, null - 1.0)).tolist() == [0, 1, 1],
-           "the label words' log-probabilities cover only part of the vocabulary, so "
-           "renormalise each row over the labels (a softmax) before dividing; shifting "
-           "all of a row's log-probabilities must not change the answer")
     rng = np.random.default_rng(0)
+    shifted = np.log(p) - rng.uniform(0, 4, (4, 1))
+    expect(np.asarray(fn(shifted)).tolist() == [0, 1, 1, 0],
+           "the label words' log-probabilities cover only part of the vocabulary, so "
+           "renormalise each row over the labels (a softmax) before averaging; shifting "
+           "a row's log-probabilities by a constant must not change the answer")
     for C in (2, 3, 5):
         lp = np.log(rng.dirichlet(np.ones(C), size=40)) - rng.uniform(0, 4, (40, 1))
-        nl = np.log(rng.dirichlet(np.ones(C))) - 2.0
-        want = np.argmax(_norm(lp) / _norm(nl), axis=-1)
-        got = np.asarray(fn(lp, nl))
+        q = _norm(lp)
+        want = np.argmax(q / q.mean(axis=0), axis=-1)
+        got = np.asarray(fn(lp))
         expect(got.tolist() == want.tolist(),
                f"on 40 random inputs with {C} labels, {int((got != want).sum())} labels "
-               "differ from softmax(logp) / softmax(logp_null), argmax per row")
+               "differ from softmax(logp) / mean over the inputs of softmax(logp), argmax "
+               "per row")
 
 
 def _reference(scores, correct, max_wrong) -> float:
