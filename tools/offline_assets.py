@@ -85,7 +85,7 @@ def install(dest: Path) -> None:
 
 # Loaded between require.js and embed-amd.js (see _config.yml), this script
 # - maps the module "@jupyter-widgets/html-manager/dist/libembed-amd" to the site's own
-#   copy, wherever the page is, and the names of its base and controls modules to the same
+#   copy, wherever the page is, and the names of its manager, base and controls modules to the same
 #   folder: the widget manager finds its fonts next to those modules, which require.js
 #   would otherwise look for relative to the page;
 # - gives MathJax 3 the one MathJax 2 call the widgets make to typeset their labels
@@ -97,9 +97,11 @@ WIDGET_PATHS_JS = """// Written by tools/offline_assets.py: the widget manager, 
   // The widget manager's webpack bundles read this global first when they resolve the
   // address of their fonts; without it they derive it from a module address.
   window.__jupyter_widgets_assets_path__ = here + "../html-manager/";
-  // The base and controls modules are defined inside embed-amd.js; each finds its fonts
-  // next to the address require.js gives its name, so that address is the copy's folder.
+  // The html-manager, base and controls modules are defined inside embed-amd.js; each
+  // finds its fonts next to the address require.js gives its name, so every one of those
+  // names must map into the copy's folder (an unmapped one resolves next to the page).
   require.config({paths: {"@jupyter-widgets/html-manager/dist": here + "../html-manager",
+                          "@jupyter-widgets/html-manager": here + "../html-manager/manager",
                           "@jupyter-widgets/base": here + "../html-manager/base",
                           "@jupyter-widgets/controls": here + "../html-manager/controls"}});
   var hub = {Queue: function (job) {
