@@ -200,17 +200,3 @@ def test_gqa_with_expanded_kv_heads_gives_the_same_result(monkeypatch):
     monkeypatch.setattr(attn_module, "_sdpa_groups_kv", lambda q, m: False)
     assert (mha(x, mask=mask, causal=True) - native).abs().max() <= TOL
 
-
-@pytest.mark.parametrize("bias, n_kv_head, qk_norm", [(True, None, False), (False, 2, True)])
-def test_few_rows_split_projection_equals_fused(monkeypatch, bias, n_kv_head, qk_norm):
-    # A few query rows are projected with three thin products instead of the fused one:
-    # the same numbers either way.
-    import llmbook.attention as A
-    torch.manual_seed(0)
-    mha = MultiHeadAttention(32, 4, n_kv_head=n_kv_head, bias=bias, qk_norm=qk_norm).eval()
-    x = torch.randn(3, 2, 32)                                  # 6 rows: the split path
-    assert x.shape[:-1].numel() <= A.SPLIT_QKV_ROWS
-    split = mha(x, causal=True)
-    monkeypatch.setattr(A, "SPLIT_QKV_ROWS", 0)                # force the fused product
-    fused = mha(x, causal=True)
-    torch.testing.assert_close(split, fused, rtol=1e-5, atol=1e-6)

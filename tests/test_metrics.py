@@ -145,7 +145,8 @@ def test_mcnemar_is_symmetric_and_ignores_agreements():
 
 @pytest.mark.parametrize("a, b, match", [
     ([1, 0], [1], "same length"), ([1, 2], [1, 0], "booleans or 0/1"),
-    ([1, 0], [1, float("nan")], "booleans or 0/1"), (5, [1], "sequence")])
+    ([1, 0], [1, float("nan")], "booleans or 0/1"), (5, [1], "sequence"),
+    ([], [], "empty")])
 def test_mcnemar_bad_input(a, b, match):
     from llmbook.metrics import mcnemar
     with pytest.raises((ValueError, TypeError), match=match):

@@ -355,7 +355,6 @@ def _sdpa_groups_kv(q: torch.Tensor, mask: torch.Tensor | None) -> bool:
 
 
 IMPLS = ("sdpa", "scratch")
-SPLIT_QKV_ROWS = 16     # at most this many query rows: q, k, v projected one by one
 
 
 class MultiHeadAttention(nn.Module):
@@ -421,13 +420,6 @@ class MultiHeadAttention(nn.Module):
         if self.cross:
             q = self.q(x)
             k, v = self.kv(context).split([kv_out, kv_out], dim=-1)
-        elif x.shape[:-1].numel() <= SPLIT_QKV_ROWS:
-            # Decoding a few rows: three thin products are faster on CPU than one wide one
-            # (the slices of the fused weight are views; the result is the same).
-            sizes = [self.n_head * self.head_dim, kv_out, kv_out]
-            biases = (self.qkv.bias.split(sizes) if self.qkv.bias is not None
-                      else [None] * 3)
-            q, k, v = (F.linear(x, w, b) for w, b in zip(self.qkv.weight.split(sizes), biases))
         else:
             q, k, v = self.qkv(x).split([self.n_head * self.head_dim, kv_out, kv_out], dim=-1)
         return self._heads(q, self.n_head), self._heads(k, self.n_kv_head), \

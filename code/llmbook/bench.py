@@ -320,7 +320,7 @@ def bench_generation(cfg: BenchConfig, device: torch.device, repeats: int) -> li
 
     def hf_generate() -> torch.Tensor:
         return hf.generate(prompt, attention_mask=ones, max_new_tokens=n, do_sample=False,
-                           pad_token_id=0, eos_token_id=NO_EOS(cfg.vocab_size))
+                           pad_token_id=0, eos_token_id=no_eos_id(cfg.vocab_size))
 
     runners = {
         "llmbook KV cache": lambda: generate(ours, prompt, n, temperature=0),
@@ -353,7 +353,7 @@ def bench_generation(cfg: BenchConfig, device: torch.device, repeats: int) -> li
     return rows
 
 
-def NO_EOS(vocab_size: int) -> int:  # noqa: N802 (reads as a constant at the call)
+def no_eos_id(vocab_size: int) -> int:
     """An end-of-text id for ``transformers``' ``generate`` that no model step can emit.
 
     ``eos_token_id=None`` does not switch stopping off: ``generate`` fills an unset value
@@ -396,7 +396,7 @@ def bench_batched(ours: GPT, hf: torch.nn.Module, device: torch.device,
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     gen_cfg = copy.deepcopy(hf.generation_config)
-    gen_cfg.update(do_sample=False, eos_token_id=NO_EOS(ours.config.vocab_size),
+    gen_cfg.update(do_sample=False, eos_token_id=no_eos_id(ours.config.vocab_size),
                    pad_token_id=0, bos_token_id=None,
                    max_new_tokens=new_tokens, min_new_tokens=None, temperature=None,
                    top_p=None, top_k=None)

@@ -64,6 +64,8 @@ def mcnemar(correct_a, correct_b) -> tuple[int, int, float]:
     if len(a) != len(b):
         raise ValueError(f"correct_a and correct_b must have the same length, got {len(a)} "
                          f"and {len(b)}")
+    if not a:
+        raise ValueError("correct_a and correct_b are empty: the test needs at least one example")
     for name, seq in (("correct_a", a), ("correct_b", b)):
         bad = [v for v in seq if v not in (0, 1)]     # True == 1, False == 0
         if bad:
