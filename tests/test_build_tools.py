@@ -224,3 +224,20 @@ def test_failed_solutions_names_a_visible_check_that_did_not_pass():
     ])
     found = checks.failed_solutions(nb)
     assert len(found) == 1 and "cell 1" in found[0] and "1.2.4" in found[0], found
+
+
+def test_the_cache_key_changes_with_notebook_scale_and_package(tmp_path, monkeypatch):
+    nb, pkg = tmp_path / "a.ipynb", tmp_path / "pkg"
+    nb.write_text("{}")
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "sub" / "m.py").write_text("x = 1\n")
+    monkeypatch.setenv("LLMBOOK_SCALE", "cpu")
+    first = execute.source_key(nb, pkg)
+    assert execute.source_key(nb, pkg) == first
+    (pkg / "sub" / "m.py").write_text("x = 2\n")
+    assert execute.source_key(nb, pkg) != first
+    package_changed = execute.source_key(nb, pkg)
+    monkeypatch.setenv("LLMBOOK_SCALE", "ci")
+    assert execute.source_key(nb, pkg) != package_changed
+    nb.write_text('{"a": 1}')
+    assert len({first, package_changed, execute.source_key(nb, pkg)}) == 3

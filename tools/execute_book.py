@@ -12,8 +12,10 @@
 3. ``tools/finish_notebooks.py`` adds the build stamp, folds the setup cell and gives
    every figure its alt text. `make book` then builds DEST with execution off.
 
-An executed notebook is kept in CACHE with the SHA-256 of its source and the scale, and
-reused while both are unchanged, so a second `make book` re-runs only what changed.
+An executed notebook is kept in CACHE with the SHA-256 of its source, the scale and the
+package's code (every file of ``code/llmbook``), and reused while all three are unchanged,
+so a second `make book` re-runs only what changed, and a change to the package re-runs
+everything (its outputs may depend on any of it).
 
 Usage: python tools/execute_book.py DEST [--offline DIR] [--cache DIR] [--cell-timeout S]
                                          [--notebook-timeout S] [--retries N]
@@ -144,10 +146,17 @@ def execute_one(path: Path, cell_timeout: int, idle_limit: float = 300) -> int:
     return OK
 
 
-def source_key(source: Path) -> str:
-    """What an executed copy depends on: the notebook's bytes and the scale."""
+PACKAGE = ROOT / "code" / "llmbook"
+
+
+def source_key(source: Path, package: Path = PACKAGE) -> str:
+    """What an executed copy depends on: the notebook's bytes, the scale, the package."""
     h = hashlib.sha256(source.read_bytes())
     h.update(os.environ.get("LLMBOOK_SCALE", "").encode())
+    for f in sorted(package.rglob("*")):
+        if f.is_file() and "__pycache__" not in f.parts:
+            h.update(f.relative_to(package).as_posix().encode())
+            h.update(f.read_bytes())
     return h.hexdigest()
 
 
