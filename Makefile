@@ -42,9 +42,11 @@ data: install
 # process of its own (a kernel that dies or hangs is retried once in a fresh one; an
 # unchanged notebook is read back from _build/executed-cache), stamps and checks the
 # executed copies; jupyter-book then builds that copy, execution off, into _build/html.
+# JOBS notebooks run at once (make book JOBS=2), the cores shared out between them.
 EXECUTED ?= _build/book
+JOBS ?= 1
 book: assets data
-	$(PY) tools/execute_book.py $(EXECUTED) --offline _build/offline
+	$(PY) tools/execute_book.py $(EXECUTED) --offline _build/offline --jobs $(JOBS)
 	timeout $(BUILD_TIMEOUT) $(VENV)/bin/jupyter-book build $(EXECUTED) -W -n --keep-going \
 	  --path-output .
 	@echo "Book built: open _build/html/index.html"

@@ -241,3 +241,24 @@ def test_the_cache_key_changes_with_notebook_scale_and_package(tmp_path, monkeyp
     assert execute.source_key(nb, pkg) != package_changed
     nb.write_text('{"a": 1}')
     assert len({first, package_changed, execute.source_key(nb, pkg)}) == 3
+
+
+def test_notebooks_run_side_by_side_with_their_share_of_the_cores(tmp_path, monkeypatch,
+                                                                   capsys):
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    for root in (src, dest):
+        (root / "chapters").mkdir(parents=True)
+    for name in ("a", "b"):
+        nb = kernel_notebook("import os\nprint(os.environ['OMP_NUM_THREADS'])")
+        for root in (src, dest):
+            nbformat.write(nb, root / "chapters" / f"{name}.ipynb")
+    monkeypatch.setattr(execute, "ROOT", src)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(execute.os, "cpu_count", lambda: 4)
+    assert execute.execute_all(dest, tmp_path / "cache", 60, 120, retries=0, jobs=2) == []
+    for name in ("a", "b"):
+        done = nbformat.read(dest / "chapters" / f"{name}.ipynb", as_version=4)
+        assert done.cells[0].outputs[0]["text"] == "2\n"
+    assert capsys.readouterr().out.count(": ok in") == 2
+    with pytest.raises(ValueError, match="jobs must be at least 1, got 0"):
+        execute.execute_all(dest, tmp_path / "cache", 60, 120, retries=0, jobs=0)

@@ -18,7 +18,7 @@ so a second `make book` re-runs only what changed, and a change to the package r
 everything (its outputs may depend on any of it).
 
 Usage: python tools/execute_book.py DEST [--offline DIR] [--cache DIR] [--cell-timeout S]
-                                         [--notebook-timeout S] [--retries N]
+                                         [--notebook-timeout S] [--retries N] [--jobs N]
        python tools/execute_book.py --one NOTEBOOK --cell-timeout S   (used by the above)
 """
 from __future__ import annotations
@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -161,51 +162,81 @@ def source_key(source: Path, package: Path = PACKAGE) -> str:
 
 
 def run_in_own_process(path: Path, cell_timeout: int, notebook_timeout: int,
-                       idle_limit: float = 300) -> int:
+                       idle_limit: float = 300, threads: int | None = None) -> int:
     cmd = [sys.executable, __file__, "--one", str(path), "--cell-timeout", str(cell_timeout),
            "--idle-limit", str(idle_limit)]
+    env = dict(os.environ)
+    if threads is not None:                  # the kernel inherits it: torch reads it
+        env["OMP_NUM_THREADS"] = str(threads)
     try:
-        return subprocess.run(cmd, timeout=notebook_timeout, check=False).returncode
+        return subprocess.run(cmd, timeout=notebook_timeout, check=False, env=env).returncode
     except subprocess.TimeoutExpired:
         print(f"{path}: still running after {notebook_timeout} s: stopped", file=sys.stderr)
         return KERNEL_FAILURE
 
 
+def threads_per_notebook(jobs: int) -> int | None:
+    """With several notebooks at once, share the cores out (unless OMP_NUM_THREADS is set):
+    two notebooks each running torch on every core would slow each other down."""
+    if jobs == 1 or "OMP_NUM_THREADS" in os.environ:
+        return None
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def execute_with_retries(path: Path, rel: Path, label: str, cell_timeout: int,
+                         notebook_timeout: int, retries: int, threads: int | None) -> int:
+    """Execute one notebook, retrying a kernel failure in a fresh process."""
+    for attempt in range(retries + 1):
+        start = time.perf_counter()
+        rc = run_in_own_process(path, cell_timeout, notebook_timeout, threads=threads)
+        took = time.perf_counter() - start
+        print(f"{label} {rel}: {'ok' if rc == OK else 'FAILED'} in {took:.0f} s"
+              f"{f' (attempt {attempt + 1})' if attempt else ''}", flush=True)
+        if rc != KERNEL_FAILURE:
+            break
+        if attempt < retries:
+            print(f"    kernel failure: retrying {rel} in a fresh process", flush=True)
+            shutil.copy2(ROOT / rel, path)   # start again from the stripped source
+    return rc
+
+
 def execute_all(dest: Path, cache: Path, cell_timeout: int, notebook_timeout: int,
-                retries: int) -> list[str]:
-    """Execute every notebook of ``dest/chapters``; return the ones that failed."""
-    failed = []
+                retries: int, jobs: int = 1) -> list[str]:
+    """Execute every notebook of ``dest/chapters``, ``jobs`` at a time; return the ones
+    that failed. Notebooks share nothing but the read-only data cache, so order is free."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
     notebooks = sorted((dest / "chapters").rglob("*.ipynb"))
+    todo = []
     for i, path in enumerate(notebooks, 1):
         rel = path.relative_to(dest)
         key = source_key(ROOT / rel)
         cached = cache / rel
+        label = f"[{i}/{len(notebooks)}]"
         if cached.is_file() and nbformat.read(cached, as_version=4).metadata.get(
                 "llmbook", {}).get("source_sha256") == key:
             shutil.copy2(cached, path)
-            print(f"[{i}/{len(notebooks)}] {rel}: unchanged, executed copy reused", flush=True)
-            continue
-        for attempt in range(retries + 1):
-            start = time.perf_counter()
-            rc = run_in_own_process(path, cell_timeout, notebook_timeout)
-            took = time.perf_counter() - start
-            print(f"[{i}/{len(notebooks)}] {rel}: "
-                  f"{'ok' if rc == OK else 'FAILED'} in {took:.0f} s"
-                  f"{f' (attempt {attempt + 1})' if attempt else ''}", flush=True)
-            if rc != KERNEL_FAILURE:
-                break
-            if attempt < retries:
-                print(f"    kernel failure: retrying {rel} in a fresh process", flush=True)
-                shutil.copy2(ROOT / rel, path)   # start again from the stripped source
+            print(f"{label} {rel}: unchanged, executed copy reused", flush=True)
+        else:
+            todo.append((path, rel, label, key, cached))
+    threads = threads_per_notebook(jobs)
+
+    def run(item) -> str | None:
+        path, rel, label, key, cached = item
+        rc = execute_with_retries(path, rel, label, cell_timeout, notebook_timeout,
+                                  retries, threads)
         if rc != OK:
-            failed.append(str(rel))
-            continue
+            return str(rel)
         nb = nbformat.read(path, as_version=4)
         nb.metadata.setdefault("llmbook", {})["source_sha256"] = key
         nbformat.write(nb, path)
         cached.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, cached)
-    return failed
+        return None
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(run, todo))
+    return sorted(r for r in results if r is not None)
 
 
 def config_timeout() -> int:
@@ -224,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds per cell (default: execute.timeout in _config.yml)")
     parser.add_argument("--notebook-timeout", type=int, default=3600)
     parser.add_argument("--retries", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="notebooks executed at once (1); the cores are shared out")
     parser.add_argument("--idle-limit", type=float, default=300,
                         help="seconds a kernel may sit idle in a running notebook (300)")
     args = parser.parse_args(argv)
@@ -235,9 +268,11 @@ def main(argv: list[str] | None = None) -> int:
         return execute_one(args.one, args.cell_timeout, args.idle_limit)
     if args.dest is None:
         parser.error("DEST is required (or --one NOTEBOOK)")
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     prepare(args.dest, args.offline)
     failed = execute_all(args.dest, args.cache, args.cell_timeout, args.notebook_timeout,
-                         args.retries)
+                         args.retries, args.jobs)
     if failed:
         print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
