@@ -123,6 +123,13 @@ def test_clip_loss_refuses_bad_input():
         clip_loss(torch.ones(2, 2), torch.ones(2, 2), torch.tensor(-1.0))
     with pytest.raises(ValueError, match="image_emb must have 2 dims"):
         clip_loss(torch.ones(2), torch.ones(2))
+    bad = torch.ones(3, 2)
+    bad[1, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"text_emb must be finite, but rows \[1\] hold NaN"):
+        clip_loss(torch.ones(3, 2), bad)
+    with pytest.raises(ValueError, match=r"image_emb must be finite, but rows \[1\]"):
+        clip_logits(bad.clone().fill_(1).index_fill_(0, torch.tensor([1]), float("inf")),
+                    torch.ones(3, 2))
 
 
 def test_top1_is_cosine_nearest():

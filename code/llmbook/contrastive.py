@@ -31,6 +31,12 @@ def _pair(image_emb: object, text_emb: object) -> tuple[torch.Tensor, torch.Tens
     if image_emb.shape != text_emb.shape:
         raise ValueError(f"image_emb and text_emb must have the same shape (B, D), got "
                          f"{tuple(image_emb.shape)} and {tuple(text_emb.shape)}")
+    for name, emb in (("image_emb", image_emb), ("text_emb", text_emb)):
+        bad = ~torch.isfinite(emb.detach()).all(dim=1)
+        if bool(bad.any()):              # normalising would spread a NaN over the batch
+            rows = bad.nonzero().flatten()[:5].tolist()
+            raise ValueError(f"{name} must be finite, but rows {rows} hold NaN or inf "
+                             f"(a diverged encoder?)")
     return image_emb, text_emb
 
 
