@@ -75,3 +75,12 @@ def test_errors(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(meta))
     with pytest.raises(FileNotFoundError, match="no model.safetensors"):
         checkpoint.load(tmp_path)
+
+
+def test_a_model_its_config_cannot_rebuild_is_refused_before_writing(tmp_path):
+    from llmbook.moe import moe_gpt
+    moe = moe_gpt(GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=8), 4)
+    with pytest.raises(TypeError, match=r"cannot save this GPT: its modules differ .*"
+                                        r"extra tensors \['blocks.0.mlp.experts"):
+        checkpoint.save(moe, tmp_path / "moe")
+    assert not (tmp_path / "moe").exists()

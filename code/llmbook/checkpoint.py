@@ -93,6 +93,7 @@ def save(model: nn.Module, directory: str | Path,
     """
     kind = _kind_of(model)
     directory = Path(directory)
+    _check_rebuildable(model, kind)
     bad = [name for name, t in model.state_dict().items()
            if t.is_floating_point() and not bool(torch.isfinite(t).all())]
     if bad:
@@ -116,6 +117,20 @@ def save(model: nn.Module, directory: str | Path,
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return directory
+
+
+def _check_rebuildable(model: nn.Module, kind: str) -> None:
+    """Refuse a model that ``load`` could not rebuild from its config alone, e.g. a GPT
+    whose MLPs were swapped for other modules (``llmbook.moe.moe_gpt``)."""
+    with torch.device("meta"):                    # shapes only: no memory, no init cost
+        fresh = KINDS[kind][0](model.config)
+    have, want = set(model.state_dict()), set(fresh.state_dict())
+    if have != want:
+        extra, missing = sorted(have - want)[:3], sorted(want - have)[:3]
+        raise TypeError(f"cannot save this {type(model).__name__}: its modules differ from "
+                        f"what its config builds (extra tensors {extra}, missing {missing}), "
+                        f"so load() could not rebuild it; save its state_dict with "
+                        f"safetensors and rebuild the model in code instead")
 
 
 def _write_json(path: Path, obj: Any) -> None:
