@@ -40,7 +40,8 @@ def prepare(dest: Path, offline: Path) -> None:
     config["sphinx"]["config"]["html_extra_path"] = [str(offline.resolve())]
     config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     n = len(list((dest / "chapters").rglob("*.ipynb")))
-    print(f"CI copy of the book in {dest} ({n} notebooks; execution off in its _config.yml)")
+    print(f"Copy of the book to execute in {dest} ({n} notebooks; execution off in its "
+          "_config.yml)")
 
 
 if __name__ == "__main__":
