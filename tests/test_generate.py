@@ -67,6 +67,42 @@ def test_seeded_sampling_is_reproducible(preset):
     assert not torch.equal(run(7), run(8))
 
 
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_stop_ends_decoding_with_the_same_tokens(use_cache):
+    model = _model("tiny-llama")
+    idx = _prompt()
+    full = generate(model, idx, 30, temperature=0.9, use_cache=use_cache,
+                    generator=torch.Generator().manual_seed(3))
+    target = int(full[0, 5 + 12])                 # row 0's 13th new token
+    calls = []
+
+    def stop(new: torch.Tensor) -> bool:
+        calls.append(new.shape)
+        return bool((new[0] == target).any())
+
+    short = generate(model, idx, 30, temperature=0.9, use_cache=use_cache,
+                     generator=torch.Generator().manual_seed(3), stop=stop)
+    n = int((full[0, 5:] == target).nonzero()[0]) + 1        # where it first appears
+    assert short.shape == (3, 5 + n)
+    assert torch.equal(short, full[:, :5 + n])                # the same tokens, cut there
+    assert calls == [(3, j) for j in range(1, n + 1)]         # once per step, new tokens only
+    never = generate(model, idx, 30, temperature=0, use_cache=use_cache,
+                     stop=lambda new: False)
+    assert torch.equal(never, generate(model, idx, 30, temperature=0, use_cache=use_cache))
+
+
+def test_stop_must_be_a_function_returning_a_bool():
+    model = _model("tiny-gpt2")
+    with pytest.raises(TypeError, match="stop must be a function"):
+        generate(model, _prompt(), 3, stop="<|im_end|>")
+    with pytest.raises(TypeError, match="stop must return a bool.*NoneType"):
+        generate(model, _prompt(), 3, stop=lambda new: None)
+    with pytest.raises(TypeError, match="stop must return a bool.*Tensor"):
+        generate(model, _prompt(), 3, stop=lambda new: new[:, -1] == 0)   # one per row
+    stopped = generate(model, _prompt(), 3, stop=lambda new: torch.tensor(True))
+    assert stopped.shape == (3, 6)
+
+
 def test_generate_restores_training_mode():
     model = _model("tiny-gpt2").train()
     generate(model, _prompt(), 2)

@@ -13,6 +13,7 @@ then only the one new token is fed in, attending to the cached keys and values.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -111,8 +112,9 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
              top_k: int | None = None, top_p: float | None = None, use_cache: bool = True,
              generator: torch.Generator | None = None,
              attention_mask: torch.Tensor | None = None, min_p: float | None = None,
-             repetition_penalty: float = 1.0) -> torch.Tensor:
-    """Continue each prompt row by ``max_new_tokens`` tokens.
+             repetition_penalty: float = 1.0,
+             stop: Callable[[torch.Tensor], bool] | None = None) -> torch.Tensor:
+    """Continue each prompt row by ``max_new_tokens`` tokens, or until ``stop`` says so.
 
     Args:
         model: a ``GPT`` (run in eval mode here; its mode is restored afterwards).
@@ -132,10 +134,14 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
         repetition_penalty: ``> 1`` lowers the logits of tokens already in the row
             (prompt included) before any other step, greedy too (see
             :func:`llmbook.generate.repetition_penalty`); ``1`` = off.
+        stop: optional ``stop(new) -> bool``, called after every step with the tokens
+            written so far, ``new (B, n)`` int64 with ``1 <= n <= max_new_tokens``; when
+            it returns ``True`` decoding ends there (for stop sequences: return whether
+            every row holds one). It must return a ``bool``.
 
     Returns:
-        ``(B, T + max_new_tokens)`` int64: the prompts (padding included) followed by
-        the new tokens.
+        ``(B, T + n)`` int64: the prompts (padding included) followed by the ``n`` new
+        tokens, ``n = max_new_tokens`` unless ``stop`` ended decoding earlier.
     """
     _check_model(model)
     B, T = _check_prompt(model, idx)
@@ -143,6 +149,9 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
     if min_p is not None:
         _check_min_p(min_p)
     _check_penalty(repetition_penalty)
+    if stop is not None and not callable(stop):
+        raise TypeError(f"stop must be a function new_tokens -> bool or None, got "
+                        f"{type(stop).__name__}")
     block = model.config.block_size
     if use_cache and T + max_new_tokens > block:
         raise ValueError(f"prompt ({T}) + max_new_tokens ({max_new_tokens}) exceeds "
@@ -157,6 +166,7 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
         keep = torch.cat([keep, keep.new_ones(B, max_new_tokens)], dim=1)
     was_training = model.training
     model.eval()
+    end = T + max_new_tokens
     try:
         if use_cache:
             cache = model.new_cache(B, max_len=T + max_new_tokens)
@@ -171,12 +181,25 @@ def generate(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: fl
             if repetition_penalty != 1.0:
                 last = _penalise(last, out[:, :t], repetition_penalty)
             out[:, t:t + 1] = sample_next(last, temperature, top_k, top_p, generator, min_p)
+            if stop is not None and _stopped(stop, out[:, T:t + 1]):
+                end = t + 1
+                break
             if use_cache and t + 1 < T + max_new_tokens:
                 logits, _ = model(out[:, t:t + 1], cache=cache,         # one new token
                                   attention_mask=_upto(keep, 0, t + 1))
     finally:
         model.train(was_training)
-    return out
+    return out[:, :end]
+
+
+def _stopped(stop: Callable[[torch.Tensor], bool], new: torch.Tensor) -> bool:
+    answer = stop(new)
+    if isinstance(answer, torch.Tensor) and answer.dtype == torch.bool and answer.numel() == 1:
+        answer = bool(answer)
+    if not isinstance(answer, bool):
+        raise TypeError(f"stop must return a bool (True = end decoding), got "
+                        f"{type(answer).__name__}: {answer!r:.60}")
+    return answer
 
 
 # ------------------------------------------------------------------- beam search
