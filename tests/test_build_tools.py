@@ -3,6 +3,7 @@ checks on executed outputs, the build stamp, folded setup cells, alt text, glue.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import llmbook
 import nbformat
@@ -139,6 +140,20 @@ def test_one_notebook_executes_in_its_own_process(tmp_path):
     assert execute.run_in_own_process(path, 60, 120) == execute.OK
     out = nbformat.read(path, as_version=4).cells[0].outputs
     assert out[0]["text"] == "hello\n"
+
+
+def test_the_kernel_is_shut_down_before_execute_one_returns(tmp_path):
+    """nbclient leaves a kernel it was handed running; execute_one shuts it down, so no
+    kernel outlives its notebook (an orphan finds its parent gone and its sockets deleted)."""
+    path = tmp_path / "pid.ipynb"
+    nbformat.write(kernel_notebook("import os\nprint(os.getpid())"), path)
+    assert execute.execute_one(path, cell_timeout=60) == execute.OK
+    pid = int(nbformat.read(path, as_version=4).cells[0].outputs[0]["text"])
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        status = ""                                     # gone, as it should be
+    assert "State:\tZ" in status or not status, status[:200]
 
 
 def test_a_cell_error_is_not_a_kernel_failure(tmp_path):

@@ -120,8 +120,8 @@ def execute_one(path: Path, cell_timeout: int, idle_limit: float = 300) -> int:
                                 resources={"metadata": {"path": str(path.parent)}})
         watchdog = IdleKernelWatchdog(km, idle_limit, every=min(10.0, idle_limit / 4))
         try:
-            with watchdog:
-                client.execute()
+            with watchdog:       # cleanup_kc: shut the kernel down (nbclient does not when
+                client.execute(cleanup_kc=True)   # given a manager): no orphan outlives us
         except CellExecutionError as exc:
             print(f"{path}: a cell raised\n{str(exc)[-3000:]}", file=sys.stderr)
             return CELL_ERROR
