@@ -2,7 +2,7 @@
 
 ``generate`` samples (or, at ``temperature=0``, picks greedily) from a ``GPT``, with
 optional top-k, top-p (nucleus) and min-p filtering and a repetition penalty, with or
-without the KV cache.
+without the KV cache, for ``max_new_tokens`` or until a ``stop`` function says so.
 ``beam_search`` keeps the ``num_beams`` most probable continuations instead of one.
 
 Each step runs the model on the tokens so far and uses only the last position's
