@@ -57,6 +57,17 @@ def test_ordinary_outputs_are_clean():
     assert checks.problems(nb) == []
 
 
+def test_a_glued_value_echoed_as_the_cell_result_is_found():
+    glued = v4.new_output("display_data", data={
+        "application/papermill.record/text/plain": "'cpu'", "text/plain": "scale = 'cpu'"})
+    echo = v4.new_output("execute_result", data={"text/plain": "'cpu'"})
+    other = v4.new_output("execute_result", data={"text/plain": "'gpu'"})
+    nb = v4.new_notebook(cells=[code('glue("scale", env.scale)', glued, echo),
+                                code('_ = glue("scale", env.scale)\n"gpu"', glued, other)])
+    assert checks.problems(nb) == ["cell 0: glued value shown again as the cell's result: "
+                                   "'cpu' (assign the glue call: _ = glue(...))"]
+
+
 def test_a_progress_widget_in_the_saved_state_is_found():
     nb = v4.new_notebook()
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {

@@ -3,7 +3,7 @@ import math
 import random
 
 import pytest
-from llmbook.metrics import proportion_ci
+from llmbook.metrics import difference_ci, proportion_ci
 
 
 def test_wilson_bounds_solve_the_score_test():
@@ -32,6 +32,38 @@ def test_wilson_contains_estimate_and_shrinks_with_n():
 def test_bad_input_is_named(args, match):
     with pytest.raises((ValueError, TypeError), match=match):
         proportion_ci(*args)
+
+
+# Newcombe (1998), Statistics in Medicine 17:873-890, Table II, method 10 (four decimals).
+@pytest.mark.parametrize("counts, expected", [
+    ((56, 70, 48, 80), (0.0524, 0.3339)), ((9, 10, 3, 10), (0.1705, 0.8090)),
+    ((5, 56, 0, 29), (-0.0381, 0.1926)), ((0, 10, 0, 20), (-0.1611, 0.2775)),
+    ((10, 10, 0, 20), (0.6791, 1.0000))])
+def test_difference_ci_matches_newcombe_table(counts, expected):
+    low, high = difference_ci(*counts)
+    assert (round(low, 4), round(high, 4)) == expected
+
+
+def test_difference_ci_is_antisymmetric_and_covers():
+    low, high = difference_ci(13, 48, 4, 48)
+    assert difference_ci(4, 48, 13, 48) == pytest.approx((-high, -low))
+    # seeded coverage: the true difference 0.3 - 0.2 falls inside about 95 % of the time
+    rng, n, hits, trials = random.Random(0), 40, 0, 2000
+    for _ in range(trials):
+        k_a = sum(rng.random() < 0.3 for _ in range(n))
+        k_b = sum(rng.random() < 0.2 for _ in range(n))
+        lo, hi = difference_ci(k_a, n, k_b, n)
+        hits += lo <= 0.1 <= hi
+    assert 0.93 <= hits / trials <= 0.975
+
+
+@pytest.mark.parametrize("args, match", [((5, 4, 1, 10), "successes_a must be"),
+                                         ((1, 10, 1, 0), "n_b must be"),
+                                         ((1, 10, -1, 10), "successes_b must be"),
+                                         ((1, 10, 1, 10, 2.0), "confidence")])
+def test_difference_ci_bad_input_is_named(args, match):
+    with pytest.raises(ValueError, match=match):
+        difference_ci(*args)
 
 
 # --------------------------------------------------------------------------- classification

@@ -3,7 +3,10 @@
 - a stream output that repeats the end of the stream output just before it (seen when a
   kernel's output channel misbehaves: the last line of a cell printed twice);
 - progress-bar debris: tqdm bars as text (carriage returns, ``42%|███`` or ``it/s]``),
-  "Loading weights" bars from transformers, or progress-bar widgets.
+  "Loading weights" bars from transformers, or progress-bar widgets;
+- a glued value shown again as the cell's result: a cell whose last line is a bare
+  ``glue("name", value)`` displays ``value``'s repr under the code (glue returns its value),
+  a stray ``'cpu'`` or ``10`` on the page; assign it (``_ = glue(...)``).
 
 ``problems(nb)`` returns one line per finding (empty: clean). ``tools/execute_book.py``
 re-executes a notebook that has any, and ``tests/test_executed.py`` fails on them.
@@ -59,6 +62,16 @@ def progress_debris(cell) -> list[str]:
     return found
 
 
+def glue_echoes(cell) -> list[str]:
+    """Execute results that repeat the value of a glue output of the same cell."""
+    prefix = "application/papermill.record/text/plain"
+    glued = {out.get("data", {}).get(prefix) for out in cell.get("outputs", [])
+             if out.get("output_type") == "display_data"} - {None}
+    return [out["data"]["text/plain"][:80] for out in cell.get("outputs", [])
+            if out.get("output_type") == "execute_result"
+            and out.get("data", {}).get("text/plain") in glued]
+
+
 def widget_debris(nb) -> list[str]:
     state = nb.metadata.get("widgets", {}).get(
         "application/vnd.jupyter.widget-state+json", {}).get("state", {})
@@ -91,6 +104,8 @@ def problems(nb) -> list[str]:
             continue
         found += [f"cell {i}: line printed twice: {t!r}" for t in duplicated_streams(cell)]
         found += [f"cell {i}: {t}" for t in progress_debris(cell)]
+        found += [f"cell {i}: glued value shown again as the cell's result: {t} "
+                  "(assign the glue call: _ = glue(...))" for t in glue_echoes(cell)]
     found += [f"a progress-bar widget ({m}) in the saved widget state"
               for m in widget_debris(nb)]
     return found
