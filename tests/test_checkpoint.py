@@ -13,6 +13,7 @@ from llmbook.models import (
     Seq2Seq,
     Seq2SeqConfig,
 )
+from safetensors import safe_open
 
 
 def models():
@@ -47,6 +48,26 @@ def test_tied_weights_stay_tied(tmp_path):
     assert loaded.lm_head.weight is loaded.wte.weight
     idx = torch.randint(0, 40, (2, 5))
     assert torch.equal(model.eval()(idx)[0], loaded(idx)[0])
+
+
+def test_weights_stored_transposed_save_and_stay_tied(tmp_path):
+    # A weight may be a transposed view (a memory layout chosen for speed); safetensors'
+    # save_model fails on such a tensor when it is shared. The same file is written.
+    model = models()[0]
+    checkpoint.save(model, tmp_path / "plain")
+    tied = torch.nn.Parameter(model.wte.weight.detach().t().contiguous().t())
+    model.wte.weight = model.lm_head.weight = tied
+    model.blocks[0].mlp.fc.weight = torch.nn.Parameter(
+        model.blocks[0].mlp.fc.weight.detach().t().contiguous().t())
+    assert not model.wte.weight.is_contiguous()
+    checkpoint.save(model, tmp_path / "strided")
+    loaded = checkpoint.load(tmp_path / "strided")
+    assert loaded.lm_head.weight is loaded.wte.weight
+    ours, theirs = model.state_dict(), loaded.state_dict()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    names = [set(safe_open(str(tmp_path / d / checkpoint.WEIGHTS_NAME), "pt").keys())
+             for d in ("plain", "strided")]
+    assert names[0] == names[1]                           # the tied weight stored once
 
 
 def test_errors(tmp_path):

@@ -104,7 +104,11 @@ def save(model: nn.Module, directory: str | Path,
     _recover(directory)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
     try:
-        save_model(model, str(tmp / WEIGHTS_NAME), metadata={"kind": kind})
+        if all(t.is_contiguous() for t in model.state_dict().values()):
+            save_model(model, str(tmp / WEIGHTS_NAME), metadata={"kind": kind})
+        else:                                          # e.g. llmbook.layout.decode_layout
+            tensors, dropped = _contiguous_weights(model)
+            save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"kind": kind, **dropped})
         _write_json(tmp / CONFIG_NAME, meta)
         if train_state is not None:
             state_json, tensors = train_state
@@ -117,6 +121,25 @@ def save(model: nn.Module, directory: str | Path,
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return directory
+
+
+def _contiguous_weights(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The state dict as contiguous tensors, a tensor shared by several names (a tied LM
+    head) once, under the first name in sorted order as ``save_model`` keeps it; and
+    ``{dropped name: kept name}``, the metadata ``save_model`` writes for ``load_model``.
+    (``save_model`` itself fails on a shared tensor that is not contiguous.)"""
+    state = model.state_dict()
+    groups: dict[tuple, list[str]] = {}
+    for name, t in state.items():
+        where = (t.device, t.untyped_storage().data_ptr(), t.storage_offset(),
+                 tuple(t.shape), t.stride())
+        groups.setdefault(where, []).append(name)
+    tensors, dropped = {}, {}
+    for names in groups.values():
+        keep = min(names)
+        tensors[keep] = state[keep].detach().contiguous().cpu()
+        dropped.update({name: keep for name in names if name != keep})
+    return tensors, dropped
 
 
 def _check_rebuildable(model: nn.Module, kind: str) -> None:
