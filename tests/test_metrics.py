@@ -60,6 +60,8 @@ def test_difference_ci_is_antisymmetric_and_covers():
 @pytest.mark.parametrize("args, match", [((5, 4, 1, 10), "successes_a must be"),
                                          ((1, 10, 1, 0), "n_b must be"),
                                          ((1, 10, -1, 10), "successes_b must be"),
+                                         (("3", 10, 1, 10), "successes_a must be"),
+                                         ((1, 10.0, 1, 10), "n_a must be"),
                                          ((1, 10, 1, 10, 2.0), "confidence")])
 def test_difference_ci_bad_input_is_named(args, match):
     with pytest.raises(ValueError, match=match):

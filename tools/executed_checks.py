@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+from llmbook.book import GLUE_PREFIX  # the mime prefix of a glue output
 from llmbook.grade import CHECK_RE  # the grader's pattern for a check("id", ...) call
 
 BAR_RE = re.compile(r"\d+%\|[^|\n]*\||\b\d+(\.\d+)?\s?(it|s)/(s|it)\]|Loading weights|"
@@ -64,8 +65,8 @@ def progress_debris(cell) -> list[str]:
 
 def glue_echoes(cell) -> list[str]:
     """Execute results that repeat the value of a glue output of the same cell."""
-    prefix = "application/papermill.record/text/plain"
-    glued = {out.get("data", {}).get(prefix) for out in cell.get("outputs", [])
+    key = GLUE_PREFIX + "text/plain"
+    glued = {out.get("data", {}).get(key) for out in cell.get("outputs", [])
              if out.get("output_type") == "display_data"} - {None}
     return [out["data"]["text/plain"][:80] for out in cell.get("outputs", [])
             if out.get("output_type") == "execute_result"

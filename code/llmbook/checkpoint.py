@@ -106,7 +106,7 @@ def save(model: nn.Module, directory: str | Path,
     try:
         if all(t.is_contiguous() for t in model.state_dict().values()):
             save_model(model, str(tmp / WEIGHTS_NAME), metadata={"kind": kind})
-        else:                                          # e.g. llmbook.layout.decode_layout
+        else:                                  # e.g. a weight stored as a transposed view
             tensors, dropped = _contiguous_weights(model)
             save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"kind": kind, **dropped})
         _write_json(tmp / CONFIG_NAME, meta)

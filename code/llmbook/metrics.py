@@ -62,22 +62,18 @@ def difference_ci(successes_a: int, n_a: int, successes_b: int, n_b: int,
 
     >>> low, high = difference_ci(56, 70, 48, 80)     # 0.8 - 0.6: about (0.052, 0.334)
     """
-    p_a, p_b = successes_a / _checked_n("n_a", n_a), successes_b / _checked_n("n_b", n_b)
     low_a, high_a = _named_ci("successes_a", successes_a, "n_a", n_a, confidence)
     low_b, high_b = _named_ci("successes_b", successes_b, "n_b", n_b, confidence)
+    p_a, p_b = successes_a / n_a, successes_b / n_b
     diff = p_a - p_b
     return (max(-1.0, diff - math.hypot(p_a - low_a, high_b - p_b)),
             min(1.0, diff + math.hypot(high_a - p_a, p_b - low_b)))
 
 
-def _checked_n(name: str, n) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-        raise ValueError(f"{name} must be a positive int (a number of trials), got {n!r}")
-    return n
-
-
-def _named_ci(k_name: str, k, n_name: str, n: int, confidence: float) -> tuple[float, float]:
+def _named_ci(k_name: str, k, n_name: str, n, confidence: float) -> tuple[float, float]:
     """proportion_ci, with the caller's argument names in its messages."""
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise ValueError(f"{n_name} must be a positive int (a number of trials), got {n!r}")
     if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= n:
         raise ValueError(f"{k_name} must be an int between 0 and {n_name}={n}, got {k!r}")
     return proportion_ci(k, n, confidence)
